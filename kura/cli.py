@@ -1,0 +1,139 @@
+"""Kura's command line: `kura serve`, `kura db upgrade`, users, products, stock, orders, the sandbox."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+import typer
+from rich.console import Console
+
+from kura.config import get_settings
+from kura.db import Database
+
+app = typer.Typer(no_args_is_help=True, help="Kura — order management for Rakuten Ichiba shops.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+users_app = typer.Typer(no_args_is_help=True, help="Users and their roles.")
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+console = Console()
+err = Console(stderr=True)
+
+
+def database() -> Database:
+    return Database(get_settings().database_url)
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Address to listen on (KURA_HOST)."),
+    port: int = typer.Option(None, help="Port (KURA_PORT)."),
+) -> None:
+    """Run the web app and API (and, embedded, the job consumer)."""
+    import uvicorn
+
+    from kura.web.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        workers=1,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply the migrations up to REVISION (default: the newest)."""
+    from kura.migrate import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    console.print(f"database at {revision}")
+
+
+@users_app.command("create")
+def users_create(
+    username: str = typer.Option(..., "--username", "-u"),
+    role: str = typer.Option("operator", help="admin, operator or viewer."),
+    password: str = typer.Option(None, help="Asked for when not given; never echoed."),
+) -> None:
+    """Create a user."""
+    from kura.auth.service import create_user
+    from kura.errors import KuraError
+
+    password = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with database().transaction() as s:
+            create_user(s, username, password, role)
+    except KuraError as exc:
+        fail(exc.message)
+    console.print(f"user {username} ({role}) created")
+
+
+@users_app.command("reset-password")
+def users_reset_password(username: str = typer.Argument(...)) -> None:
+    """Give a user a new random password and print it once."""
+    from sqlalchemy import select
+
+    from kura.auth.models import User
+    from kura.auth.service import _hasher
+
+    password = secrets.token_urlsafe(12)
+    with database().transaction() as s:
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None:
+            fail(f"no user named {username!r}; see `kura users create`")
+            return
+        user.password_hash = _hasher.hash(password)
+    console.print(f"new password for {username}: {password}")
+
+
+@app.command("bootstrap", hidden=True)
+def bootstrap() -> None:
+    """First-run setup used by `make run`: migrate, create the admin account, print the login."""
+    from kura.auth.service import create_user, has_any_user
+    from kura.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    with database().transaction() as s:
+        if has_any_user(s):
+            password = None
+        else:
+            password = secrets.token_urlsafe(12)
+            create_user(s, "admin", password, "admin")
+    url = f"http://{settings.host}:{settings.port}/"
+    console.print(f"\n  Kura is at [bold]{url}[/bold]")
+    if password:
+        console.print(f"  login: [bold]admin[/bold]  password: [bold]{password}[/bold]  (shown once; store it)\n")
+    else:
+        console.print("  login: admin (password as printed on first run; `kura users reset-password admin`)\n")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def sandbox(ctx: typer.Context) -> None:
+    """Run the RMS sandbox, a local Rakuten (options: see `kura sandbox --help-sandbox`)."""
+    from rms_sandbox.cli import main
+
+    args = ["--help" if a == "--help-sandbox" else a for a in ctx.args]
+    sys.exit(main(args))
+
+
+def _register_area_commands() -> None:
+    """Area commands (products, stock, orders, …) live beside their area and register here."""
+    from kura import cli_areas
+
+    cli_areas.register(app)
+
+
+_register_area_commands()
+
+if __name__ == "__main__":
+    app()

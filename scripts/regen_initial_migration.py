@@ -1,0 +1,23 @@
+"""Development helper: rewrites the initial Alembic revision from the models (before the first release only).
+
+Usage: .venv/bin/python scripts/regen_initial_migration.py
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from alembic import command
+
+from kura.migrate import MIGRATIONS_DIR, alembic_config
+
+target = MIGRATIONS_DIR / "versions" / "0001_initial.py"
+if target.exists():
+    target.unlink()
+with tempfile.TemporaryDirectory() as tmp:
+    url = f"sqlite:///{Path(tmp) / 'empty.db'}"
+    cfg = alembic_config(url)
+    cfg.set_main_option("file_template", "%%(rev)s")
+    command.revision(cfg, message="initial schema", autogenerate=True, rev_id="0001_initial")
+print(f"wrote {target}")

@@ -1,0 +1,78 @@
+"""Shared fixtures: a migrated database per test, on SQLite by default or on the PostgreSQL that
+KURA_TEST_DATABASE_URL names (the same tests run on both)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from kura.db import Base, Database
+from kura.migrate import upgrade
+
+PG_URL = os.environ.get("KURA_TEST_DATABASE_URL", "")
+
+
+def _reset_pg_schema(url: str) -> None:
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrates once per session: a SQLite file to copy per test, or the PostgreSQL schema."""
+    if PG_URL:
+        _reset_pg_schema(PG_URL)
+        upgrade(PG_URL)
+        return PG_URL
+    path = tmp_path_factory.mktemp("template") / "kura.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def db_url(_migrated_template: str, tmp_path: Path) -> Iterator[str]:
+    if PG_URL:
+        db = Database(PG_URL)
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db.dispose()
+        yield PG_URL
+        return
+    template = Path(_migrated_template.split("///", 1)[1])
+    target = tmp_path / "kura.db"
+    shutil.copyfile(template, target)
+    yield f"sqlite:///{target}"
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    yield database
+    database.dispose()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"kura database: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite (temporary files)'}"
+
+
+REQUIRE_SERVICES = os.environ.get("KURA_REQUIRE_SERVICES") == "1"
+
+
+def need_service(name: str, available: bool, how: str) -> None:
+    """Skips loudly when a service is missing locally; in CI (KURA_REQUIRE_SERVICES=1) fails instead."""
+    if available:
+        return
+    message = f"{name} is not available: {how}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} (KURA_REQUIRE_SERVICES=1: this suite may not skip)")
+    pytest.skip(f"SKIPPED LOUDLY — {message}")
