@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.messages.pofile import read_po
@@ -15,7 +15,7 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 current_locale: contextvars.ContextVar[str] = contextvars.ContextVar("kura_locale", default=DEFAULT_LOCALE)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _catalog(locale: str) -> dict[str, str]:
     """msgid → msgstr for one locale, merged from every catalog of that locale (one .po file per area).
     English is the source language and needs no catalog."""
