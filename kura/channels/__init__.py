@@ -1,0 +1,1 @@
+"""Sales-channel connectors: one package per marketplace (today only Rakuten Ichiba)."""

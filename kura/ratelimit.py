@@ -1,0 +1,95 @@
+"""Rate limiting of outgoing RMS calls per (store, RMS function), in one process or across many."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+
+from limits import RateLimitItem, parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+# Rakuten's per-function limits (reference §2.1, §3.1, §8). All are third-party figures [T] or
+# unknown [U]: the Order API has no published figure, so it gets the "≤1 req/s" guidance.
+DEFAULT_RATES: dict[str, str] = {
+    "items.get": "5/second",
+    "items.upsert": "20/second",
+    "items.patch": "20/second",
+    "items.delete": "5/second",
+    "items.search": "5/second",
+    "items.bulk.get": "1/second",
+    "inventories.variants.get": "1/second",
+    "inventories.variants.upsert": "1/second",
+    "inventories.variants.delete": "1/second",
+    "inventories.bulk.get": "5/second",
+    "inventories.bulk.upsert": "1/second",
+}
+DEFAULT_RATE = "1/second"
+"""Every function without an entry above (all of `rpay.order.*`, `license.expiryDate.get`)."""
+
+_NAMESPACE = "kura-rms"
+
+
+class RateLimitTimeout(TimeoutError):
+    """Waiting for a free slot would take longer than the caller allowed; try again later."""
+
+
+class RateLimiter:
+    """Blocks each caller until its (store, function) has room in a moving window.
+
+    `memory://` is exact inside one process (the embedded mode); `redis://host:port` is exact across
+    processes and machines. Thread-safe: `limits` locks per key in memory and uses Lua scripts in Redis.
+    """
+
+    def __init__(
+        self,
+        storage_url: str = "memory://",
+        rates: Mapping[str, str] | None = None,
+        default: str = DEFAULT_RATE,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        merged = {**DEFAULT_RATES, **(rates or {})}
+        self._items: dict[str, RateLimitItem] = {name: parse(rate) for name, rate in merged.items()}
+        self._default = parse(default)
+        self._storage = storage_from_string(storage_url)
+        self._strategy = MovingWindowRateLimiter(self._storage)
+        self._sleep = sleep
+        # Printable form without the password a redis:// URL may carry.
+        self.storage_url = re.sub(r"//[^@/]*@", "//***@", storage_url)
+
+    def __repr__(self) -> str:
+        return f"RateLimiter({self.storage_url!r})"
+
+    def rate_for(self, function: str) -> RateLimitItem:
+        return self._items.get(function, self._default)
+
+    def try_acquire(self, store_key: str, function: str) -> bool:
+        """Takes a slot if one is free now; never waits."""
+        return self._strategy.hit(self.rate_for(function), _NAMESPACE, store_key, function)
+
+    def acquire(self, store_key: str, function: str, timeout: float | None = None) -> float:
+        """Takes a slot, sleeping until the window allows one; returns the seconds waited.
+
+        Raises RateLimitTimeout when the next slot is further away than `timeout` seconds.
+        """
+        item = self.rate_for(function)
+        started = time.monotonic()
+        while not self._strategy.hit(item, _NAMESPACE, store_key, function):
+            stats = self._strategy.get_window_stats(item, _NAMESPACE, store_key, function)
+            # reset_time is when the oldest hit in the window leaves it; a little slack avoids
+            # waking a hair early and spinning.
+            delay = max(stats.reset_time - time.time(), 0.0) + 0.002
+            waited = time.monotonic() - started
+            if timeout is not None and waited + delay > timeout:
+                raise RateLimitTimeout(
+                    f"No free RMS call slot for {function} of store {store_key} within {timeout:.1f} s "
+                    f"(limit {item}); the job should run again later."
+                )
+            self._sleep(delay)
+        return time.monotonic() - started
+
+    def reset(self, store_key: str, function: str) -> None:
+        """Forgets the hits of one (store, function); for tests and admin tools."""
+        self._strategy.clear(self.rate_for(function), _NAMESPACE, store_key, function)
