@@ -1,3 +1,6 @@
 """Imports every module that defines tables, so Base.metadata is complete (Alembic, tests)."""
 
 from kura.auth import models as auth_models  # noqa: F401
+from kura.catalog import models as catalog_models  # noqa: F401
+from kura.inventory import models as inventory_models  # noqa: F401
+from kura.orders import models as orders_models  # noqa: F401

@@ -5,6 +5,8 @@ Usage: .venv/bin/python scripts/regen_initial_migration.py
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,3 +23,6 @@ with tempfile.TemporaryDirectory() as tmp:
     cfg.set_main_option("file_template", "%%(rev)s")
     command.revision(cfg, message="initial schema", autogenerate=True, rev_id="0001_initial")
 print(f"wrote {target}")
+# Autogenerate from SQLite renders JSONB's astext_type without the `sa.` prefix.
+target.write_text(target.read_text().replace("astext_type=Text()", "astext_type=sa.Text()"))
+subprocess.run([sys.executable, "-m", "ruff", "check", "--fix", "--unsafe-fixes", "-q", str(target)], check=False)

@@ -1,0 +1,538 @@
+"""Inventory use cases: warehouses, receipts, adjustments, counts, transfers, reservations, availability, ledger.
+
+Every change of stock goes through `_apply`, which changes a stock level with one conditional UPDATE (so
+stock never goes below zero, even with two transactions racing) and writes the ledger entry. Later the
+inventory outbox will be written there too, so no stock change can miss a push to the shops.
+
+SKUs are given by code. A kit SKU holds no stock of its own: receiving or adjusting it is refused, and
+reserving it holds its components."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from kura.catalog.models import Product, Sku
+from kura.catalog.service import find_skus, get_sku
+from kura.db import utcnow
+from kura.errors import Conflict, InsufficientStock, Invalid, NotFound
+from kura.inventory.models import Reservation, StockLevel, StockMovement, StockReason, Warehouse
+from kura.paging import AnySelect, Page, check_window, count
+
+# ---------------------------------------------------------------- warehouses
+
+
+def create_warehouse(session: Session, code: str, name: str) -> Warehouse:
+    code, name = code.strip(), name.strip()
+    if not code or len(code) > 50:
+        raise Invalid("code", "A warehouse code of 1–50 characters is needed, e.g. TOKYO-1.")
+    if not name:
+        raise Invalid("name", "A warehouse name is needed.")
+    if session.scalar(select(Warehouse.id).where(Warehouse.code == code)) is not None:
+        raise Conflict(f"Warehouse {code!r} exists already.", field="code")
+    warehouse = Warehouse(code=code, name=name)
+    session.add(warehouse)
+    session.flush()
+    return warehouse
+
+
+def list_warehouses(session: Session, *, active: bool | None = None) -> list[Warehouse]:
+    stmt = select(Warehouse).order_by(Warehouse.id)
+    if active is not None:
+        stmt = stmt.where(Warehouse.active.is_(active))
+    return list(session.scalars(stmt))
+
+
+def get_warehouse(session: Session, warehouse_id: int) -> Warehouse:
+    warehouse = session.get(Warehouse, warehouse_id)
+    if warehouse is None:
+        raise NotFound(f"No warehouse with id {warehouse_id}.")
+    return warehouse
+
+
+def update_warehouse(session: Session, warehouse_id: int, changes: Mapping[str, Any]) -> Warehouse:
+    """Renames or (de)activates a warehouse; an inactive one is skipped when reserving."""
+    warehouse = get_warehouse(session, warehouse_id)
+    unknown = set(changes) - {"name", "active"}
+    if unknown:
+        raise Invalid(sorted(unknown)[0], f"Can't change {sorted(unknown)} of a warehouse; changeable: active, name.")
+    if "name" in changes:
+        name = str(changes["name"] or "").strip()
+        if not name:
+            raise Invalid("name", "A warehouse name is needed.")
+        warehouse.name = name
+    if "active" in changes:
+        warehouse.active = bool(changes["active"])
+    session.flush()
+    return warehouse
+
+
+# ---------------------------------------------------------------- the one door for stock changes
+
+
+def _upsert_empty_level(session: Session, warehouse_id: int, sku_id: int) -> None:
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(StockLevel)
+        .values(warehouse_id=warehouse_id, sku_id=sku_id, on_hand=0, reserved=0, updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["warehouse_id", "sku_id"])
+    )
+
+
+def _conditional_update(
+    session: Session, warehouse_id: int, sku_id: int, d_on_hand: int, d_reserved: int
+) -> tuple[int, int] | None:
+    """Changes the level only if on-hand, reserved and available all stay ≥ 0; returns the new values.
+
+    The condition is evaluated on the row as it is when the UPDATE takes its lock (PostgreSQL re-checks it
+    after a concurrent writer commits; SQLite's BEGIN IMMEDIATE serialises writers), so two transactions
+    can never both take the last unit."""
+    new_on_hand = StockLevel.on_hand + d_on_hand
+    new_reserved = StockLevel.reserved + d_reserved
+    row = session.execute(
+        update(StockLevel)
+        .where(
+            StockLevel.warehouse_id == warehouse_id,
+            StockLevel.sku_id == sku_id,
+            new_on_hand >= 0,
+            new_reserved >= 0,
+            new_on_hand - new_reserved >= 0,
+        )
+        .values(on_hand=new_on_hand, reserved=new_reserved, updated_at=utcnow())
+        .returning(StockLevel.on_hand, StockLevel.reserved)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    return (row[0], row[1]) if row is not None else None
+
+
+def _apply(
+    session: Session,
+    warehouse_id: int,
+    sku_id: int,
+    d_on_hand: int,
+    d_reserved: int,
+    reason: StockReason,
+    *,
+    reference: str | None,
+    note: str | None,
+    actor: str | None,
+) -> StockMovement | None:
+    """Applies one stock change and writes its ledger entry; None (nothing written) if it would go below zero."""
+    after = _conditional_update(session, warehouse_id, sku_id, d_on_hand, d_reserved)
+    if after is None and d_on_hand >= 0 and d_reserved >= 0 and d_on_hand >= d_reserved:
+        # First stock of this SKU in this warehouse: create the empty level, then try once more.
+        _upsert_empty_level(session, warehouse_id, sku_id)
+        after = _conditional_update(session, warehouse_id, sku_id, d_on_hand, d_reserved)
+    if after is None:
+        return None
+    movement = StockMovement(
+        warehouse_id=warehouse_id,
+        sku_id=sku_id,
+        reason=reason,
+        on_hand_change=d_on_hand,
+        reserved_change=d_reserved,
+        on_hand_after=after[0],
+        reserved_after=after[1],
+        reference=reference,
+        note=note,
+        actor=actor,
+    )
+    session.add(movement)
+    session.flush()
+    # Issue 4 (inventory outbox): mark every (store, SKU) affected by sku_id dirty here, kits included.
+    return movement
+
+
+def _level(session: Session, warehouse_id: int, sku_id: int) -> tuple[int, int]:
+    row = session.execute(
+        select(StockLevel.on_hand, StockLevel.reserved).where(
+            StockLevel.warehouse_id == warehouse_id, StockLevel.sku_id == sku_id
+        )
+    ).one_or_none()
+    return (row[0], row[1]) if row is not None else (0, 0)
+
+
+def _refused(session: Session, warehouse: Warehouse, sku: Sku, what: str) -> InsufficientStock:
+    on_hand, reserved = _level(session, warehouse.id, sku.id)
+    return InsufficientStock(
+        f"Can't {what} of SKU {sku.code!r} in warehouse {warehouse.code}: it has {on_hand} on hand, "
+        f"{reserved} reserved, {on_hand - reserved} available. Stock can't go below zero.",
+        sku=sku.code,
+        warehouse=warehouse.code,
+        on_hand=on_hand,
+        reserved=reserved,
+        available=on_hand - reserved,
+    )
+
+
+def _stocked_sku(session: Session, code: str) -> Sku:
+    sku = get_sku(session, code)
+    if sku.is_kit:
+        raise Invalid(
+            "sku",
+            f"{sku.code!r} is a kit; its stock derives from its components. Receive or adjust the components.",
+        )
+    return sku
+
+
+def _quantity(value: Any, field: str = "quantity") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise Invalid(field, f"{field} must be a whole number ≥ 1; got {value!r}.")
+    return value
+
+
+# ---------------------------------------------------------------- receipts, adjustments, counts, transfers
+
+
+def receive(
+    session: Session,
+    warehouse_id: int,
+    sku: str,
+    quantity: int,
+    *,
+    reference: str | None = None,
+    note: str | None = None,
+    actor: str | None = None,
+) -> StockMovement:
+    """Goods in: adds `quantity` on hand."""
+    warehouse, row = get_warehouse(session, warehouse_id), _stocked_sku(session, sku)
+    movement = _apply(session, warehouse.id, row.id, _quantity(quantity), 0, StockReason.receipt,
+                      reference=reference, note=note, actor=actor)  # fmt: skip
+    assert movement is not None  # adding stock can't go below zero
+    return movement
+
+
+def adjust(
+    session: Session,
+    warehouse_id: int,
+    sku: str,
+    change: int,
+    *,
+    reference: str | None = None,
+    note: str | None = None,
+    actor: str | None = None,
+) -> StockMovement:
+    """Corrects on-hand by `change` (±). Refused if on-hand would drop below zero or below what is reserved."""
+    warehouse, row = get_warehouse(session, warehouse_id), _stocked_sku(session, sku)
+    if isinstance(change, bool) or not isinstance(change, int) or change == 0:
+        raise Invalid("change", f"change must be a non-zero whole number; got {change!r}.")
+    movement = _apply(session, warehouse.id, row.id, change, 0, StockReason.adjustment,
+                      reference=reference, note=note, actor=actor)  # fmt: skip
+    if movement is None:
+        raise _refused(session, warehouse, row, f"take {-change} off")
+    return movement
+
+
+def set_on_hand(
+    session: Session,
+    warehouse_id: int,
+    sku: str,
+    counted: int,
+    *,
+    reference: str | None = None,
+    note: str | None = None,
+    actor: str | None = None,
+) -> StockMovement | None:
+    """A stock count: sets on-hand to `counted` with an adjustment entry (None if it was already right)."""
+    warehouse, row = get_warehouse(session, warehouse_id), _stocked_sku(session, sku)
+    if isinstance(counted, bool) or not isinstance(counted, int) or counted < 0:
+        raise Invalid("counted", f"counted must be a whole number ≥ 0; got {counted!r}.")
+    # FOR UPDATE keeps a concurrent change from slipping between the read and the write on PostgreSQL.
+    current = session.scalar(
+        select(StockLevel.on_hand)
+        .where(StockLevel.warehouse_id == warehouse.id, StockLevel.sku_id == row.id)
+        .with_for_update()
+    )
+    change = counted - (current or 0)
+    if change == 0:
+        return None
+    movement = _apply(session, warehouse.id, row.id, change, 0, StockReason.adjustment,
+                      reference=reference, note=note or f"counted {counted}", actor=actor)  # fmt: skip
+    if movement is None:
+        raise _refused(session, warehouse, row, f"set on-hand to {counted} (below what is reserved)")
+    return movement
+
+
+def transfer(
+    session: Session,
+    sku: str,
+    from_warehouse_id: int,
+    to_warehouse_id: int,
+    quantity: int,
+    *,
+    reference: str | None = None,
+    note: str | None = None,
+    actor: str | None = None,
+) -> tuple[StockMovement, StockMovement]:
+    """Moves available units between warehouses: one transfer_out and one transfer_in entry."""
+    if from_warehouse_id == to_warehouse_id:
+        raise Invalid("to_warehouse_id", "A transfer needs two different warehouses.")
+    source, target = get_warehouse(session, from_warehouse_id), get_warehouse(session, to_warehouse_id)
+    row, quantity = _stocked_sku(session, sku), _quantity(quantity)
+    reference = reference or f"transfer:{source.code}->{target.code}"
+    out = _apply(session, source.id, row.id, -quantity, 0, StockReason.transfer_out,
+                 reference=reference, note=note, actor=actor)  # fmt: skip
+    if out is None:
+        raise _refused(session, source, row, f"transfer {quantity} out")
+    into = _apply(session, target.id, row.id, quantity, 0, StockReason.transfer_in,
+                  reference=reference, note=note, actor=actor)  # fmt: skip
+    assert into is not None
+    return out, into
+
+
+# ---------------------------------------------------------------- reservations for order lines
+
+
+class _Short(Exception):
+    """A warehouse could not hold every unit; its savepoint is rolled back and the next one is tried."""
+
+
+def _bill(sku: Sku, quantity: int) -> list[tuple[Sku, int]]:
+    """What holding `quantity` of a SKU means in stocked SKUs: itself, or a kit's components × quantity."""
+    if sku.is_kit:
+        if not sku.components:
+            raise Invalid("sku", f"Kit {sku.code!r} has no components; set them before selling it.")
+        return [(c.component, c.quantity * quantity) for c in sku.components]
+    return [(sku, quantity)]
+
+
+def reserve(
+    session: Session,
+    sku: str,
+    quantity: int,
+    *,
+    order_line_id: int,
+    warehouse_ids: Sequence[int] | None = None,
+    reference: str | None = None,
+    actor: str | None = None,
+) -> list[Reservation]:
+    """Holds `quantity` of a SKU (a kit: its components) for an order line, all from one warehouse.
+
+    Warehouses are tried in the given order (default: every active warehouse, oldest first); the first that
+    can hold everything wins. Raises InsufficientStock, saying what each warehouse has, if none can."""
+    row, quantity = get_sku(session, sku), _quantity(quantity)
+    bill = _bill(row, quantity)
+    candidates = (
+        list(warehouse_ids) if warehouse_ids is not None else [w.id for w in list_warehouses(session, active=True)]
+    )
+    reference = reference or f"order_line:{order_line_id}"
+    for warehouse_id in candidates:
+        try:
+            with session.begin_nested():
+                held = []
+                for part, units in bill:
+                    if _apply(session, warehouse_id, part.id, 0, units, StockReason.reserve,
+                              reference=reference, note=None, actor=actor) is None:  # fmt: skip
+                        raise _Short
+                    held.append(Reservation(order_line_id=order_line_id, warehouse_id=warehouse_id,
+                                            sku_id=part.id, quantity=units))  # fmt: skip
+                session.add_all(held)
+                session.flush()
+            return held
+        except _Short:
+            continue
+    free = availability_by_warehouse(session, [row.code], candidates).get(row.code, {})
+    where = ", ".join(f"{code} {units}" for code, units in free.items()) or "no warehouse to reserve from"
+    raise InsufficientStock(
+        f"Insufficient stock: {quantity} of SKU {row.code!r} wanted, available per warehouse: {where}.",
+        sku=row.code,
+        requested=quantity,
+        available=free,
+    )
+
+
+def _take_reservations(
+    session: Session, order_line_id: int, reason: StockReason, actor: str | None, reference: str | None
+) -> int:
+    held = list(session.scalars(select(Reservation).where(Reservation.order_line_id == order_line_id)))
+    units = 0
+    for r in held:
+        d_on_hand = -r.quantity if reason == StockReason.consume else 0
+        if _apply(session, r.warehouse_id, r.sku_id, d_on_hand, -r.quantity, reason,
+                  reference=reference or f"order_line:{order_line_id}", note=None, actor=actor) is None:  # fmt: skip
+            raise Conflict(
+                f"Reservation {r.id} of SKU {r.sku.code!r} no longer matches the stock level in "
+                f"{r.warehouse.code}; the stock levels need checking.",
+            )
+        units += r.quantity
+        session.delete(r)
+    session.flush()
+    return units
+
+
+def release(session: Session, order_line_id: int, *, reference: str | None = None, actor: str | None = None) -> int:
+    """Gives back everything held for an order line (cancelled or re-allocated); returns the units released."""
+    return _take_reservations(session, order_line_id, StockReason.release, actor, reference)
+
+
+def consume(session: Session, order_line_id: int, *, reference: str | None = None, actor: str | None = None) -> int:
+    """The held units left with the shipment: on-hand and reserved both drop; returns the units consumed."""
+    return _take_reservations(session, order_line_id, StockReason.consume, actor, reference)
+
+
+def reservations_for(session: Session, order_line_ids: Collection[int]) -> dict[int, list[Reservation]]:
+    """The holds of the given order lines, by line id (lines with none are absent)."""
+    found: dict[int, list[Reservation]] = defaultdict(list)
+    if order_line_ids:
+        stmt = select(Reservation).where(Reservation.order_line_id.in_(list(order_line_ids)))
+        for r in session.scalars(stmt.order_by(Reservation.id)):
+            found[r.order_line_id].append(r)
+    return dict(found)
+
+
+# ---------------------------------------------------------------- availability
+
+
+def _free_by_warehouse(
+    session: Session, sku_ids: Collection[int], warehouse_ids: Collection[int] | None
+) -> dict[tuple[int, int], int]:
+    """(warehouse_id, sku_id) → on_hand − reserved."""
+    free: dict[tuple[int, int], int] = {}
+    ids = list(sku_ids)
+    for i in range(0, len(ids), 500):
+        stmt = select(StockLevel.warehouse_id, StockLevel.sku_id, StockLevel.on_hand - StockLevel.reserved).where(
+            StockLevel.sku_id.in_(ids[i : i + 500])
+        )
+        if warehouse_ids is not None:
+            stmt = stmt.where(StockLevel.warehouse_id.in_(list(warehouse_ids)))
+        for warehouse_id, sku_id, units in session.execute(stmt):
+            free[(warehouse_id, sku_id)] = units
+    return free
+
+
+def _sku_free(sku: Sku, warehouse_id: int, free: Mapping[tuple[int, int], int]) -> int:
+    if not sku.is_kit:
+        return free.get((warehouse_id, sku.id), 0)
+    if not sku.components:
+        return 0
+    return min(free.get((warehouse_id, c.component_sku_id), 0) // c.quantity for c in sku.components)
+
+
+def availability_by_warehouse(
+    session: Session, skus: Iterable[str], warehouse_ids: Collection[int] | None = None
+) -> dict[str, dict[str, int]]:
+    """SKU code → {warehouse code → available units}; a kit's is min over components of ⌊available ÷ per kit⌋."""
+    rows = find_skus(session, skus)
+    warehouses = [w for w in list_warehouses(session) if warehouse_ids is None or w.id in set(warehouse_ids)]
+    stocked = {s.id for s in rows.values() if not s.is_kit}
+    stocked |= {c.component_sku_id for s in rows.values() if s.is_kit for c in s.components}
+    free = _free_by_warehouse(session, stocked, [w.id for w in warehouses])
+    return {code: {w.code: _sku_free(s, w.id, free) for w in warehouses} for code, s in rows.items()}
+
+
+def availability(session: Session, skus: Iterable[str], warehouse_ids: Collection[int] | None = None) -> dict[str, int]:
+    """SKU code → units available in the given warehouses (default: all); unknown SKUs are absent.
+
+    A kit is assembled within one warehouse, so over several warehouses its availability is the sum of
+    its per-warehouse availability (each min over components of ⌊available ÷ quantity per kit⌋)."""
+    per = availability_by_warehouse(session, skus, warehouse_ids)
+    return {code: sum(by_warehouse.values()) for code, by_warehouse in per.items()}
+
+
+def available(session: Session, sku: str, warehouse_ids: Collection[int] | None = None) -> int:
+    """Units of one SKU available in the given warehouses (default: all)."""
+    get_sku(session, sku)
+    return availability(session, [sku], warehouse_ids).get(sku.strip(), 0)
+
+
+# ---------------------------------------------------------------- lists
+
+
+@dataclass(frozen=True, slots=True)
+class StockRow:
+    """One (warehouse, SKU) line of the stock list."""
+
+    sku: str
+    product_name: str
+    warehouse_id: int
+    warehouse_code: str
+    on_hand: int
+    reserved: int
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+def _like(q: str) -> str:
+    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def list_stock(
+    session: Session,
+    *,
+    q: str | None = None,
+    warehouse_id: int | None = None,
+    sku: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page[StockRow]:
+    """Stock per SKU per warehouse, ordered by SKU then warehouse; `q` matches part of the SKU or product name."""
+    check_window(limit, offset)
+
+    def filtered(stmt: AnySelect) -> AnySelect:
+        stmt = stmt.join(Sku, Sku.id == StockLevel.sku_id).join(Product, Product.id == Sku.product_id)
+        if q and q.strip():
+            like = _like(q.strip())
+            stmt = stmt.where(Sku.code.ilike(like, escape="\\") | Product.name.ilike(like, escape="\\"))
+        if warehouse_id is not None:
+            stmt = stmt.where(StockLevel.warehouse_id == warehouse_id)
+        if sku is not None:
+            stmt = stmt.where(Sku.code == sku.strip())
+        return stmt
+
+    total = count(session, filtered(select(StockLevel.id)))
+    columns: AnySelect = select(
+        Sku.code, Product.name, Warehouse.id, Warehouse.code, StockLevel.on_hand, StockLevel.reserved
+    )
+    rows = session.execute(
+        filtered(columns)
+        .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
+        .order_by(Sku.code, Warehouse.code)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return Page(items=[StockRow(*r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+def ledger(
+    session: Session,
+    *,
+    sku: str | None = None,
+    warehouse_id: int | None = None,
+    reference: str | None = None,
+    reason: StockReason | str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page[StockMovement]:
+    """Ledger entries, newest first, filtered by SKU, warehouse, reference and reason."""
+    check_window(limit, offset)
+
+    def filtered(stmt: AnySelect) -> AnySelect:
+        if sku is not None:
+            stmt = stmt.where(StockMovement.sku_id == get_sku(session, sku).id)
+        if warehouse_id is not None:
+            stmt = stmt.where(StockMovement.warehouse_id == warehouse_id)
+        if reference is not None:
+            stmt = stmt.where(StockMovement.reference == reference)
+        if reason is not None:
+            try:
+                stmt = stmt.where(StockMovement.reason == StockReason(reason))
+            except ValueError:
+                raise Invalid(
+                    "reason", f"Unknown reason {reason!r}; use one of {[r.value for r in StockReason]}."
+                ) from None
+        return stmt
+
+    total = count(session, filtered(select(StockMovement.id)))
+    items = session.scalars(
+        filtered(select(StockMovement)).order_by(StockMovement.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return Page(items=items, total=total, limit=limit, offset=offset)
