@@ -1,9 +1,8 @@
-"""Order tables: stores, orders with a Japanese orderer and shipping address, lines, and status history."""
+"""Order tables: orders with a Japanese orderer and shipping address, lines, and status history."""
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from dataclasses import dataclass
 
 from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String, Text, UniqueConstraint
@@ -11,23 +10,9 @@ from sqlalchemy.orm import Mapped, composite, mapped_column, relationship
 
 from kura.db import Base, BigIntPK, UTCDateTime, Yen, utcnow
 from kura.orders.statuses import OrderStatus
+from kura.stores.models import Channel, Store
 
-
-class Channel(enum.StrEnum):
-    rakuten = "rakuten"
-    manual = "manual"
-
-
-class Store(Base):
-    """A shop orders come from. Minimal for now: the channel issue (issue 4) moves it to kura/stores and adds
-    credentials and settings; order numbers are unique per store."""
-
-    __tablename__ = "stores"
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=20))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+__all__ = ["Channel", "Store"]  # stores moved to kura.stores; re-exported for the order code
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-29 19:25:42.084890
+Create Date: 2026-11-29 19:26:51.216458
 """
 
 from collections.abc import Sequence
@@ -88,14 +88,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_products_brand'), ['brand'], unique=False)
         batch_op.create_index('ix_products_type_id', ['type', 'id'], unique=False)
 
-    op.create_table('stores',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('name', sa.String(length=100), nullable=False),
-    sa.Column('channel', sa.Enum('rakuten', 'manual', name='channel', native_enum=False, length=20), nullable=False),
-    sa.Column('created_at', kura.db.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_stores')),
-    sa.UniqueConstraint('name', name=op.f('uq_stores_name'))
-    )
     op.create_table('users',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('username', sa.String(length=100), nullable=False),
@@ -131,6 +123,69 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
+
+    op.create_table('skus',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('code', sa.String(length=100), nullable=False),
+    sa.Column('product_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('axis_values', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('retail_price', sa.BigInteger(), nullable=True),
+    sa.Column('selling_price', sa.BigInteger(), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_skus_product_id_products'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_skus')),
+    sa.UniqueConstraint('code', name=op.f('uq_skus_code'))
+    )
+    with op.batch_alter_table('skus', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_skus_product_id'), ['product_id'], unique=False)
+
+    op.create_table('stores',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('channel', sa.Enum('rakuten', 'manual', name='channel', native_enum=False, length=20), nullable=False),
+    sa.Column('status', sa.Enum('active', 'needs_attention', 'paused', name='storestatus', native_enum=False, length=20), nullable=False),
+    sa.Column('status_reason', sa.Text(), nullable=True),
+    sa.Column('shop_code', sa.String(length=100), nullable=True),
+    sa.Column('api_base_url', sa.String(length=255), nullable=True),
+    sa.Column('license_key_enc', sa.Text(), nullable=True),
+    sa.Column('service_secret_enc', sa.Text(), nullable=True),
+    sa.Column('license_key_hint', sa.String(length=20), nullable=True),
+    sa.Column('license_expires_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sku_source', sa.Enum('merchant_defined', 'variant_id', name='skusource', native_enum=False, length=20), nullable=False),
+    sa.Column('import_warehouse_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('settings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('created_at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['import_warehouse_id'], ['warehouses.id'], name=op.f('fk_stores_import_warehouse_id_warehouses'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stores')),
+    sa.UniqueConstraint('name', name=op.f('uq_stores_name'))
+    )
+    op.create_table('bindings',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('entity', sa.Enum('product', 'sku', 'order', name='bindingentity', native_enum=False, length=20), nullable=False),
+    sa.Column('local_id', sa.Integer(), nullable=False),
+    sa.Column('external_id', sa.String(length=200), nullable=False),
+    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('synced_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_bindings_store_id_stores'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bindings')),
+    sa.UniqueConstraint('store_id', 'entity', 'external_id', name=op.f('uq_bindings_store_id_entity_external_id')),
+    sa.UniqueConstraint('store_id', 'entity', 'local_id', name=op.f('uq_bindings_store_id_entity_local_id'))
+    )
+    op.create_table('kit_components',
+    sa.Column('kit_sku_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('component_sku_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.CheckConstraint('quantity >= 1', name=op.f('ck_kit_components_quantity_positive')),
+    sa.ForeignKeyConstraint(['component_sku_id'], ['skus.id'], name=op.f('fk_kit_components_component_sku_id_skus'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['kit_sku_id'], ['skus.id'], name=op.f('fk_kit_components_kit_sku_id_skus'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('kit_sku_id', 'component_sku_id', name=op.f('pk_kit_components'))
+    )
+    with op.batch_alter_table('kit_components', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_kit_components_component_sku_id'), ['component_sku_id'], unique=False)
 
     op.create_table('orders',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -181,69 +236,6 @@ def upgrade() -> None:
         batch_op.create_index('ix_orders_status_ordered_at', ['status', 'ordered_at'], unique=False)
         batch_op.create_index('ix_orders_store_id_ordered_at', ['store_id', 'ordered_at'], unique=False)
 
-    op.create_table('skus',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('code', sa.String(length=100), nullable=False),
-    sa.Column('product_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('axis_values', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('retail_price', sa.BigInteger(), nullable=True),
-    sa.Column('selling_price', sa.BigInteger(), nullable=True),
-    sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', kura.db.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_skus_product_id_products'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_skus')),
-    sa.UniqueConstraint('code', name=op.f('uq_skus_code'))
-    )
-    with op.batch_alter_table('skus', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_skus_product_id'), ['product_id'], unique=False)
-
-    op.create_table('kit_components',
-    sa.Column('kit_sku_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('component_sku_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('quantity', sa.Integer(), nullable=False),
-    sa.CheckConstraint('quantity >= 1', name=op.f('ck_kit_components_quantity_positive')),
-    sa.ForeignKeyConstraint(['component_sku_id'], ['skus.id'], name=op.f('fk_kit_components_component_sku_id_skus'), ondelete='RESTRICT'),
-    sa.ForeignKeyConstraint(['kit_sku_id'], ['skus.id'], name=op.f('fk_kit_components_kit_sku_id_skus'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('kit_sku_id', 'component_sku_id', name=op.f('pk_kit_components'))
-    )
-    with op.batch_alter_table('kit_components', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_kit_components_component_sku_id'), ['component_sku_id'], unique=False)
-
-    op.create_table('order_lines',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('line_no', sa.Integer(), nullable=False),
-    sa.Column('sku', sa.String(length=100), nullable=False),
-    sa.Column('sku_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('quantity', sa.Integer(), nullable=False),
-    sa.Column('unit_price', sa.BigInteger(), nullable=False),
-    sa.Column('tax_rate', sa.Integer(), nullable=False),
-    sa.CheckConstraint('quantity >= 1', name=op.f('ck_order_lines_quantity_positive')),
-    sa.CheckConstraint('unit_price >= 0', name=op.f('ck_order_lines_unit_price_not_negative')),
-    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_lines_order_id_orders'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['sku_id'], ['skus.id'], name=op.f('fk_order_lines_sku_id_skus'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_lines')),
-    sa.UniqueConstraint('order_id', 'line_no', name=op.f('uq_order_lines_order_id_line_no'))
-    )
-    with op.batch_alter_table('order_lines', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_order_lines_sku'), ['sku'], unique=False)
-        batch_op.create_index(batch_op.f('ix_order_lines_sku_id'), ['sku_id'], unique=False)
-
-    op.create_table('order_status_changes',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('from_status', sa.Enum('New', 'Partial', 'RFP', 'Packed', 'Ready_to_Ship', 'In_transit', 'Delivered', 'Complete', 'Cancel', 'Cancel_in_progress', 'MP_unpaid', 'Return_initiated', 'Return_approved', 'Return_Rejected', 'Return_Putaway', 'Lost_in_transit', 'Failed_delivery_initiated', 'Failed_delivery_putaway', 'Failed_delivery_complete', 'Reject', 'Approval_inprocess', 'Rejection_inprocess', 'Cancel_by_seller_inprocess', 'Return_completed', 'Cancel_by_seller', name='orderstatus', native_enum=False, length=40), nullable=True),
-    sa.Column('to_status', sa.Enum('New', 'Partial', 'RFP', 'Packed', 'Ready_to_Ship', 'In_transit', 'Delivered', 'Complete', 'Cancel', 'Cancel_in_progress', 'MP_unpaid', 'Return_initiated', 'Return_approved', 'Return_Rejected', 'Return_Putaway', 'Lost_in_transit', 'Failed_delivery_initiated', 'Failed_delivery_putaway', 'Failed_delivery_complete', 'Reject', 'Approval_inprocess', 'Rejection_inprocess', 'Cancel_by_seller_inprocess', 'Return_completed', 'Cancel_by_seller', name='orderstatus', native_enum=False, length=40), nullable=False),
-    sa.Column('at', kura.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('actor', sa.String(length=100), nullable=True),
-    sa.Column('note', sa.String(length=500), nullable=True),
-    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_status_changes_order_id_orders'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_status_changes'))
-    )
-    with op.batch_alter_table('order_status_changes', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_order_status_changes_order_id'), ['order_id'], unique=False)
-
     op.create_table('stock_levels',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('warehouse_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -284,6 +276,65 @@ def upgrade() -> None:
         batch_op.create_index('ix_stock_movements_sku_id_id', ['sku_id', 'id'], unique=False)
         batch_op.create_index('ix_stock_movements_warehouse_id_id', ['warehouse_id', 'id'], unique=False)
 
+    op.create_table('sync_log',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('level', sa.String(length=10), nullable=False),
+    sa.Column('function', sa.String(length=60), nullable=True),
+    sa.Column('entity_ref', sa.String(length=200), nullable=True),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('hint', sa.Text(), nullable=True),
+    sa.Column('status_code', sa.Integer(), nullable=True),
+    sa.Column('duration_ms', sa.Integer(), nullable=True),
+    sa.Column('request', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('response', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('retry', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('resolved_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_sync_log_store_id_stores'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sync_log'))
+    )
+    with op.batch_alter_table('sync_log', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sync_log_run_id'), ['run_id'], unique=False)
+        batch_op.create_index('ix_sync_log_store_created', ['store_id', 'created_at'], unique=False)
+
+    op.create_table('order_lines',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('line_no', sa.Integer(), nullable=False),
+    sa.Column('sku', sa.String(length=100), nullable=False),
+    sa.Column('sku_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('unit_price', sa.BigInteger(), nullable=False),
+    sa.Column('tax_rate', sa.Integer(), nullable=False),
+    sa.CheckConstraint('quantity >= 1', name=op.f('ck_order_lines_quantity_positive')),
+    sa.CheckConstraint('unit_price >= 0', name=op.f('ck_order_lines_unit_price_not_negative')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_lines_order_id_orders'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['sku_id'], ['skus.id'], name=op.f('fk_order_lines_sku_id_skus'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_lines')),
+    sa.UniqueConstraint('order_id', 'line_no', name=op.f('uq_order_lines_order_id_line_no'))
+    )
+    with op.batch_alter_table('order_lines', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_lines_sku'), ['sku'], unique=False)
+        batch_op.create_index(batch_op.f('ix_order_lines_sku_id'), ['sku_id'], unique=False)
+
+    op.create_table('order_status_changes',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('from_status', sa.Enum('New', 'Partial', 'RFP', 'Packed', 'Ready_to_Ship', 'In_transit', 'Delivered', 'Complete', 'Cancel', 'Cancel_in_progress', 'MP_unpaid', 'Return_initiated', 'Return_approved', 'Return_Rejected', 'Return_Putaway', 'Lost_in_transit', 'Failed_delivery_initiated', 'Failed_delivery_putaway', 'Failed_delivery_complete', 'Reject', 'Approval_inprocess', 'Rejection_inprocess', 'Cancel_by_seller_inprocess', 'Return_completed', 'Cancel_by_seller', name='orderstatus', native_enum=False, length=40), nullable=True),
+    sa.Column('to_status', sa.Enum('New', 'Partial', 'RFP', 'Packed', 'Ready_to_Ship', 'In_transit', 'Delivered', 'Complete', 'Cancel', 'Cancel_in_progress', 'MP_unpaid', 'Return_initiated', 'Return_approved', 'Return_Rejected', 'Return_Putaway', 'Lost_in_transit', 'Failed_delivery_initiated', 'Failed_delivery_putaway', 'Failed_delivery_complete', 'Reject', 'Approval_inprocess', 'Rejection_inprocess', 'Cancel_by_seller_inprocess', 'Return_completed', 'Cancel_by_seller', name='orderstatus', native_enum=False, length=40), nullable=False),
+    sa.Column('at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('actor', sa.String(length=100), nullable=True),
+    sa.Column('note', sa.String(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_status_changes_order_id_orders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_status_changes'))
+    )
+    with op.batch_alter_table('order_status_changes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_status_changes_order_id'), ['order_id'], unique=False)
+
     op.create_table('stock_reservations',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('order_line_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -311,6 +362,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_stock_reservations_order_line_id'))
 
     op.drop_table('stock_reservations')
+    with op.batch_alter_table('order_status_changes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_order_status_changes_order_id'))
+
+    op.drop_table('order_status_changes')
+    with op.batch_alter_table('order_lines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_order_lines_sku_id'))
+        batch_op.drop_index(batch_op.f('ix_order_lines_sku'))
+
+    op.drop_table('order_lines')
+    with op.batch_alter_table('sync_log', schema=None) as batch_op:
+        batch_op.drop_index('ix_sync_log_store_created')
+        batch_op.drop_index(batch_op.f('ix_sync_log_run_id'))
+
+    op.drop_table('sync_log')
     with op.batch_alter_table('stock_movements', schema=None) as batch_op:
         batch_op.drop_index('ix_stock_movements_warehouse_id_id')
         batch_op.drop_index('ix_stock_movements_sku_id_id')
@@ -321,36 +386,28 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_stock_levels_sku_id'))
 
     op.drop_table('stock_levels')
-    with op.batch_alter_table('order_status_changes', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_order_status_changes_order_id'))
-
-    op.drop_table('order_status_changes')
-    with op.batch_alter_table('order_lines', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_order_lines_sku_id'))
-        batch_op.drop_index(batch_op.f('ix_order_lines_sku'))
-
-    op.drop_table('order_lines')
-    with op.batch_alter_table('kit_components', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_kit_components_component_sku_id'))
-
-    op.drop_table('kit_components')
-    with op.batch_alter_table('skus', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_skus_product_id'))
-
-    op.drop_table('skus')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('ix_orders_store_id_ordered_at')
         batch_op.drop_index('ix_orders_status_ordered_at')
         batch_op.drop_index(batch_op.f('ix_orders_ordered_at'))
 
     op.drop_table('orders')
+    with op.batch_alter_table('kit_components', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_kit_components_component_sku_id'))
+
+    op.drop_table('kit_components')
+    op.drop_table('bindings')
+    op.drop_table('stores')
+    with op.batch_alter_table('skus', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_skus_product_id'))
+
+    op.drop_table('skus')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
 
     op.drop_table('api_tokens')
     op.drop_table('warehouses')
     op.drop_table('users')
-    op.drop_table('stores')
     with op.batch_alter_table('products', schema=None) as batch_op:
         batch_op.drop_index('ix_products_type_id')
         batch_op.drop_index(batch_op.f('ix_products_brand'))
