@@ -1,0 +1,1 @@
+"""RMS sandbox: an independent local implementation of Rakuten's RMS APIs (Item, Inventory, Order)."""
