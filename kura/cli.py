@@ -49,6 +49,28 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    workers: int = typer.Option(4, "--workers", "-w", help="Worker threads (or processes) in this consumer."),
+    worker_type: str = typer.Option("thread", help="thread or process."),
+) -> None:
+    """Run a job consumer (distributed mode: KURA_QUEUE_URL=redis://…; set KURA_EMBEDDED_WORKERS=0 on web nodes)."""
+    from kura.jobs.queue import run_worker
+
+    settings = get_settings()
+    run_worker(settings.queue_url, database(), workers, worker_type)
+
+
+@app.command()
+def scheduler(
+    interval: float = typer.Option(None, help="Seconds between dispatcher ticks (KURA_DISPATCH_INTERVAL_S)."),
+) -> None:
+    """Run the dispatcher: claim due job schedules and enqueue them (one per installation is enough)."""
+    from kura.jobs.queue import JobSettings, run_scheduler
+
+    run_scheduler(get_settings().queue_url, database(), interval or JobSettings().dispatch_interval_s)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply the migrations up to REVISION (default: the newest)."""

@@ -3,5 +3,8 @@
 from kura.auth import models as auth_models  # noqa: F401
 from kura.catalog import models as catalog_models  # noqa: F401
 from kura.inventory import models as inventory_models  # noqa: F401
+from kura.jobs import leases as job_leases  # noqa: F401
+from kura.jobs import runs as job_runs  # noqa: F401
+from kura.jobs import schedules as job_schedules  # noqa: F401
 from kura.orders import models as orders_models  # noqa: F401
 from kura.stores import models as stores_models  # noqa: F401

@@ -37,15 +37,27 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict[str
     return f"Fix the request: {summary}.", problems
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, db: Database | None = None, start_jobs: bool = True) -> FastAPI:
+    """The app; with start_jobs, its lifespan also runs the embedded job consumer and dispatcher (when the
+    settings say embedded: a SQLite queue, or KURA_EMBEDDED_WORKERS > 0)."""
     settings = settings or get_settings()
     database = db or Database(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if db is None:
-            database.dispose()
+        jobs = None
+        if start_jobs:
+            from kura.jobs.queue import start_embedded
+
+            jobs = start_embedded(settings.queue_url, database)
+        app.state.jobs = jobs
+        try:
+            yield
+        finally:
+            if jobs is not None:
+                jobs.stop()
+            if db is None:
+                database.dispose()
 
     app = FastAPI(title="Kura", version=__version__, lifespan=lifespan, docs_url="/docs")
     app.state.settings = settings

@@ -24,7 +24,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def app_client(settings: Settings, db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, db)) as client:
+    with TestClient(create_app(settings, db, start_jobs=False)) as client:
         yield client
 
 

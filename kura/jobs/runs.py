@@ -1,0 +1,207 @@
+"""Job runs: one row per attempt of a job, with its progress and outcome, for the UI, the CLI and the logs.
+
+`run_job` is the wrapper every job goes through: it takes the lease "{kind}:{store_id}" (or records the
+run as skipped when another run holds it), records start, progress and finish in short transactions of
+their own, and never keeps a write transaction open while the job does its network I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import threading
+import time
+import traceback
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Enum, Index, String, Text, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from kura.db import Base, BigIntPK, Database, UTCDateTime, utcnow
+from kura.jobs.leases import LeaseHeld, lease
+from kura.jobs.registry import Counts, JobFn
+
+log = logging.getLogger(__name__)
+
+ERROR_TEXT_MAX = 4000
+
+
+class RunStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class JobRun(Base):
+    """One run of one job kind for one shop (store_id None: a job that is not per shop)."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(100))
+    store_id: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[RunStatus] = mapped_column(Enum(RunStatus, native_enum=False, length=20))
+    progress_done: Mapped[int] = mapped_column(default=0)
+    progress_total: Mapped[int | None] = mapped_column()
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_job_runs_kind_store_id_id", "kind", "store_id", "id"),)
+
+    @property
+    def lease_name(self) -> str:
+        return lease_name(self.kind, self.store_id)
+
+
+def lease_name(kind: str, store_id: int | None) -> str:
+    return f"{kind}:{store_id if store_id is not None else '-'}"
+
+
+def queue_run(session: Session, kind: str, store_id: int | None) -> JobRun:
+    """A run the UI can show at once ("queued"); pass its id along with the kick so the job fills it in."""
+    run = JobRun(kind=kind, store_id=store_id, status=RunStatus.queued)
+    session.add(run)
+    session.flush()
+    return run
+
+
+def start_run(session: Session, kind: str, store_id: int | None, run_id: int | None = None) -> JobRun:
+    """Marks the run running (a queued one, or a new one)."""
+    run = session.get(JobRun, run_id) if run_id is not None else None
+    if run is None:
+        run = JobRun(kind=kind, store_id=store_id)
+        session.add(run)
+    run.status = RunStatus.running
+    run.started_at = utcnow()
+    session.flush()
+    return run
+
+
+def update_progress(session: Session, run_id: int, done: int, total: int | None = None) -> None:
+    values: dict[str, Any] = {"progress_done": done}
+    if total is not None:
+        values["progress_total"] = total
+    session.execute(update(JobRun).where(JobRun.id == run_id).values(**values))
+
+
+def finish_run(
+    session: Session,
+    run_id: int,
+    status: RunStatus,
+    *,
+    counts: Counts | None = None,
+    error: str | None = None,
+) -> JobRun:
+    run = session.get_one(JobRun, run_id)
+    run.status = status
+    run.finished_at = utcnow()
+    if counts is not None:
+        run.counts = dict(counts)
+    if error is not None:
+        run.error = error[-ERROR_TEXT_MAX:]
+    session.flush()
+    return run
+
+
+def skip_run(session: Session, kind: str, store_id: int | None, reason: str, run_id: int | None = None) -> JobRun:
+    run = session.get(JobRun, run_id) if run_id is not None else None
+    if run is None:
+        run = JobRun(kind=kind, store_id=store_id)
+        session.add(run)
+    now = utcnow()
+    run.status = RunStatus.skipped
+    run.started_at = run.started_at or now
+    run.finished_at = now
+    run.error = reason
+    session.flush()
+    return run
+
+
+class _ProgressWriter:
+    """The progress(done, total) callback: writes at most every `every` seconds (and always the last value
+    when the run finishes), each write its own tiny transaction."""
+
+    def __init__(self, db: Database, run_id: int, every: float) -> None:
+        self.db = db
+        self.run_id = run_id
+        self.every = every
+        self._lock = threading.Lock()
+        self._last_write = 0.0
+        self._pending: tuple[int, int | None] | None = None
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        with self._lock:
+            self._pending = (done, total)
+            now = time.monotonic()
+            if now - self._last_write < self.every and (total is None or done < total):
+                return
+            self._last_write = now
+            self._write()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._write()
+
+    def _write(self) -> None:
+        if self._pending is None:
+            return
+        done, total = self._pending
+        self._pending = None
+        with self.db.transaction() as s:
+            update_progress(s, self.run_id, done, total)
+
+
+def run_job(
+    db: Database,
+    kind: str,
+    store_id: int | None,
+    fn: JobFn,
+    *,
+    lease_ttl_s: float = 300.0,
+    run_id: int | None = None,
+    progress_every_s: float = 0.5,
+) -> JobRun:
+    """Runs fn(store_id, progress) under the lease "{kind}:{store_id}" and records the run.
+
+    Returns the finished run (done, or skipped when another run holds the lease). If fn raises, the run
+    is recorded as failed and the exception propagates, so the queue's retry policy can see it.
+    """
+    from kura.jobs.schedules import record_finished, record_started
+
+    name = lease_name(kind, store_id)
+    try:
+        with lease(db, name, lease_ttl_s):
+            with db.transaction() as s:
+                run = start_run(s, kind, store_id, run_id)
+                record_started(s, kind, store_id, run.started_at or utcnow())
+            progress = _ProgressWriter(db, run.id, progress_every_s)
+            try:
+                counts = fn(store_id, progress)
+            except BaseException as exc:
+                progress.flush()
+                with db.transaction() as s:
+                    failed = finish_run(s, run.id, RunStatus.failed, error=_describe(exc))
+                    record_finished(s, kind, store_id, failed)
+                raise
+            progress.flush()
+            with db.transaction() as s:
+                done = finish_run(s, run.id, RunStatus.done, counts=counts)
+                record_finished(s, kind, store_id, done)
+            return done
+    except LeaseHeld as exc:
+        if exc.name != name:  # a lease fn itself wanted: fn's failure, already recorded above
+            raise
+        log.info("%s for store %s skipped: another run holds the lease", kind, store_id)
+        with db.transaction() as s:
+            return skip_run(s, kind, store_id, f"skipped-locked: another run holds the lease {name}", run_id)
+
+
+def _describe(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc, limit=-8)).strip()
