@@ -30,6 +30,13 @@ DEFAULT_RATE = "1/second"
 
 _NAMESPACE = "kura-rms"
 
+DEFAULT_MARGIN = 0.05
+"""Seconds added to every wait for a slot. The window is measured here, when a call is about to be
+sent, but RMS counts calls when they arrive; how it counts is not documented (reference §8, [U]).
+Without a margin, a call that reaches RMS a few milliseconds sooner than the one it waited for lands
+inside the same one-second window and draws a 429: the RMS sandbox, which enforces the same figures
+over a rolling window, showed exactly that with a 2 ms margin."""
+
 
 class RateLimitTimeout(TimeoutError):
     """Waiting for a free slot would take longer than the caller allowed; try again later."""
@@ -49,6 +56,7 @@ class RateLimiter:
         default: str = DEFAULT_RATE,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        margin: float = DEFAULT_MARGIN,
     ) -> None:
         merged = {**DEFAULT_RATES, **(rates or {})}
         self._items: dict[str, RateLimitItem] = {name: parse(rate) for name, rate in merged.items()}
@@ -56,6 +64,7 @@ class RateLimiter:
         self._storage = storage_from_string(storage_url)
         self._strategy = MovingWindowRateLimiter(self._storage)
         self._sleep = sleep
+        self._margin = margin
         # Printable form without the password a redis:// URL may carry.
         self.storage_url = re.sub(r"//[^@/]*@", "//***@", storage_url)
 
@@ -78,9 +87,9 @@ class RateLimiter:
         started = time.monotonic()
         while not self._strategy.hit(item, _NAMESPACE, store_key, function):
             stats = self._strategy.get_window_stats(item, _NAMESPACE, store_key, function)
-            # reset_time is when the oldest hit in the window leaves it; a little slack avoids
-            # waking a hair early and spinning.
-            delay = max(stats.reset_time - time.time(), 0.0) + 0.002
+            # reset_time is when the oldest hit in the window leaves it; the margin covers the
+            # difference between when calls leave here and when RMS counts them.
+            delay = max(stats.reset_time - time.time(), 0.0) + self._margin
             waited = time.monotonic() - started
             if timeout is not None and waited + delay > timeout:
                 raise RateLimitTimeout(

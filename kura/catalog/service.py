@@ -394,3 +394,42 @@ def brands(session: Session) -> list[str]:
     return list(
         session.scalars(select(Product.brand).where(Product.brand.is_not(None)).distinct().order_by(Product.brand))
     )
+
+
+# ---------------------------------------------------------------- delete
+
+
+def _references(session: Session, product: Product) -> list[str]:
+    """What still points at a product's SKUs: stock, the ledger, holds, other kits, order lines."""
+    # Imported here: inventory and orders build on the catalog, not the other way round.
+    from kura.inventory.models import Reservation, StockLevel, StockMovement
+    from kura.orders.models import OrderLine
+
+    sku_ids = [s.id for s in product.skus]
+    if not sku_ids:
+        return []
+    checks = {
+        "stock levels": select(StockLevel.id).where(StockLevel.sku_id.in_(sku_ids)),
+        "stock ledger entries": select(StockMovement.id).where(StockMovement.sku_id.in_(sku_ids)),
+        "reservations": select(Reservation.id).where(Reservation.sku_id.in_(sku_ids)),
+        "order lines": select(OrderLine.id).where(OrderLine.sku_id.in_(sku_ids)),
+        "kits using it as a component": select(KitComponent.kit_sku_id).where(
+            KitComponent.component_sku_id.in_(sku_ids), KitComponent.kit_sku_id.not_in(sku_ids)
+        ),
+    }
+    return [what for what, stmt in checks.items() if session.scalar(stmt.limit(1)) is not None]
+
+
+def delete_product(session: Session, product_id: int) -> None:
+    """Deletes a product and its SKUs for good, only while nothing references them (no stock history, no
+    orders, no kit made of them); otherwise Conflict, suggesting to deactivate it instead."""
+    product = get_product(session, product_id)
+    used = _references(session, product)
+    if used:
+        raise Conflict(
+            f"Product {product.code!r} can't be deleted: it has {', '.join(used)}. "
+            "Deactivate it instead (PATCH active=false); history stays intact.",
+            references=used,
+        )
+    session.delete(product)
+    session.flush()

@@ -57,6 +57,14 @@ def get_warehouse(session: Session, warehouse_id: int) -> Warehouse:
     return warehouse
 
 
+def get_warehouse_by_code(session: Session, code: str) -> Warehouse:
+    warehouse = session.scalar(select(Warehouse).where(Warehouse.code == code.strip()))
+    if warehouse is None:
+        known = ", ".join(session.scalars(select(Warehouse.code).order_by(Warehouse.code))) or "none yet"
+        raise NotFound(f"No warehouse with code {code!r}; known codes: {known}.")
+    return warehouse
+
+
 def update_warehouse(session: Session, warehouse_id: int, changes: Mapping[str, Any]) -> Warehouse:
     """Renames or (de)activates a warehouse; an inactive one is skipped when reserving."""
     warehouse = get_warehouse(session, warehouse_id)

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import IntegrityError
 from starlette.middleware.sessions import SessionMiddleware
 
 from kura import __version__, i18n
@@ -70,6 +71,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None, sta
         from kura.web.templating import render
 
         return render(request, "error.html", status_code=exc.status, error=exc)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity_error(request: Request, exc: IntegrityError) -> Response:
+        # Two requests racing past a service's own duplicate check meet the database's unique constraint.
+        log.info("integrity error answered as 409: %s", type(exc.orig).__name__)
+        body = {"code": "conflict", "message": "This clashes with a record saved at the same moment (a duplicate "
+                "code or number); reload and try again."}
+        return JSONResponse(body, status_code=409)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -622,7 +622,9 @@ class RmsClient:
             start, end = stack.pop()
             window = replace(query, start=start, end=end)
             first = self.search_orders(window)
-            if first.total_records > s.order_search_result_cap:
+            # `>=`, not `>`: whether totalRecordsAmount reports the true total or stops at the cap is
+            # not documented (reference §4.3; [U]). A window reported at exactly the cap may hold more.
+            if first.total_records >= s.order_search_result_cap:
                 try:
                     stack.extend(reversed(halve(start, end)))
                 except ValueError:
@@ -677,10 +679,10 @@ class RmsClient:
         """updateOrderShipping (shipping-completion report) for one order; one message per row sent."""
         body = {"orderNumber": order_number, "BasketidModelList": self._baskets(baskets)}
         only_known_rows = all(r.shipping_detail_id is not None for b in baskets for r in b.rows)
-        data = self._order("updateOrderShipping", body, idempotent=only_known_rows)
+        data = self._order("updateOrderShipping", body, idempotent=only_known_rows, per_order_errors=True)
         failures = _order_failures("rpay.order.updateOrderShipping", data, default_order=order_number)
         if failures:
-            raise failures[order_number]
+            raise failures.get(order_number) or next(iter(failures.values()))
         return _messages(data)
 
     def update_order_shipping_async(self, orders: Mapping[str, Sequence[BasketShipping]]) -> str:
@@ -745,10 +747,12 @@ class RmsClient:
             "inventoryRestoreType": restore_inventory,
             "changeReasonDetailApply": reason,
         }
-        data = self._order(name, body, idempotent=False)
+        # A refusal names the order (reference §4.2: per-order messages carry orderNumber), whether
+        # RMS answers it with 200 or 400: it surfaces as that order's error either way.
+        data = self._order(name, body, idempotent=False, per_order_errors=True)
         failures = _order_failures(f"rpay.order.{name}", data, default_order=order_number)
         if failures:
-            raise failures[order_number]
+            raise failures.get(order_number) or next(iter(failures.values()))
         messages = _messages(data)
         return messages[0] if messages else OrderMessage("INFO", "", "", order_number)
 

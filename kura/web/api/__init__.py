@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from kura.web.api import me
+from kura.web.api import me, orders, products, stock, warehouses
 
-routers: list[APIRouter] = [me.router]
+routers: list[APIRouter] = [me.router, products.router, warehouses.router, stock.router, orders.router]
