@@ -2,6 +2,26 @@
 
 from fastapi import APIRouter
 
-from kura.web.pages import account, home
+from kura import i18n
+from kura.orders.statuses import OrderStatus
+from kura.web.pages import account, home, integrations, inventory, orders, products
+from kura.web.pages.forms import query_with
+from kura.web.templating import env
 
-routers: list[APIRouter] = [account.router, home.router]
+
+def status_label(status: OrderStatus | str) -> str:
+    """An order status for people: "Ready_to_Ship" → "Ready to Ship" (or its Japanese)."""
+    return i18n.gettext(str(status).replace("_", " "))
+
+
+env.globals["qs"] = query_with
+env.filters["status_label"] = status_label
+
+routers: list[APIRouter] = [
+    account.router,
+    home.router,
+    products.router,
+    inventory.router,
+    orders.router,
+    integrations.router,
+]

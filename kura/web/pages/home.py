@@ -23,8 +23,8 @@ def dashboard(request: Request, user: User = Depends(page_user), db: Database = 
     from kura.web.pages.dashboard import dashboard_figures
 
     with db.reader() as s:
-        figures = dashboard_figures(s)
-    return render(request, "dashboard.html", user=user, active="dashboard", figures=figures)
+        dash = dashboard_figures(s)
+    return render(request, "dashboard.html", user=user, active="dashboard", dash=dash)
 
 
 def _settings_context(db: Database, user: User) -> dict[str, Any]:
