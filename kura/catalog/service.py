@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from kura.catalog.models import SKU_MAX, KitComponent, Product, ProductType, Sku
@@ -349,14 +349,7 @@ def _product_filter(
     stmt: AnySelect, q: str | None, type: ProductType | str | None, brand: str | None, active: bool | None
 ) -> AnySelect:
     if q and q.strip():
-        like = _like(q.strip())
-        stmt = stmt.where(
-            or_(
-                Product.code.ilike(like, escape="\\"),
-                Product.name.ilike(like, escape="\\"),
-                Product.id.in_(select(Sku.product_id).where(Sku.code.ilike(like, escape="\\"))),
-            )
-        )
+        stmt = stmt.where(Product.search_text.like(_like(q.strip().lower()), escape="\\"))
     if type is not None:
         try:
             stmt = stmt.where(Product.type == ProductType(type))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-29 19:26:51.216458
+Create Date: 2026-11-29 19:43:57.916130
 """
 
 from collections.abc import Sequence
@@ -78,6 +78,7 @@ def upgrade() -> None:
     sa.Column('attributes', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('created_at', kura.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('search_text', sa.Text(), server_default='', nullable=False),
     sa.CheckConstraint('retail_price IS NULL OR retail_price >= 0', name=op.f('ck_products_retail_price_not_negative')),
     sa.CheckConstraint('selling_price >= 0', name=op.f('ck_products_selling_price_not_negative')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_products')),
