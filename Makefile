@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## make run: migrate, create the admin on first run, start Kura (SQLite, embedded jobs, RMS sandbox).
+## make run: migrate, create the admin on first run, start Kura (SQLite, embedded jobs) with the RMS sandbox
+## (var/rms_sandbox.db, a seeded shop on :8765) connected as the store "Demo shop".
 run: $(STAMP)
 	$(BIN)/kura bootstrap
-	$(BIN)/kura serve
+	$(BIN)/kura serve --demo
 
 ## make test: the whole suite on SQLite; PostgreSQL/Redis/browser suites run when their service is here.
 test: $(STAMP)
@@ -35,11 +36,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check kura rms_sandbox tests bench scripts
+	$(BIN)/ruff check kura rms_sandbox carriers_sandbox tests bench scripts
 	$(BIN)/mypy
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix kura rms_sandbox tests bench scripts
+	$(BIN)/ruff check --fix kura rms_sandbox carriers_sandbox tests bench scripts
 
 sandbox: $(STAMP)
 	$(BIN)/kura sandbox

@@ -1,0 +1,1 @@
+"""Shipping: carriers (create shipment, track, cancel), tracking numbers and statuses, and labels."""
