@@ -33,18 +33,27 @@ def fail(message: str, code: int = 1) -> None:
 def serve(
     host: str = typer.Option(None, help="Address to listen on (KURA_HOST)."),
     port: int = typer.Option(None, help="Port (KURA_PORT)."),
+    demo: bool = typer.Option(False, "--demo", help="Also run the RMS sandbox (a seeded shop) and connect it."),
+    sandbox_port: int = typer.Option(8765, "--sandbox-port", help="Port of the demo's RMS sandbox."),
 ) -> None:
     """Run the web app and API (and, embedded, the job consumer)."""
     import uvicorn
 
+    from kura.observability.logging import configure_logging
     from kura.web.app import create_app
 
     settings = get_settings()
+    configure_logging(level=settings.log_level)
+    if demo:
+        from kura.stores.demo import announce, start_demo
+
+        announce(settings, start_demo(settings, sandbox_port), host or settings.host, port or settings.port)
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # configure_logging's handler (KURA_LOG_FORMAT) serves uvicorn's loggers too
         workers=1,
     )
 
@@ -53,11 +62,18 @@ def serve(
 def worker(
     workers: int = typer.Option(4, "--workers", "-w", help="Worker threads (or processes) in this consumer."),
     worker_type: str = typer.Option("thread", help="thread or process."),
+    metrics_port: int = typer.Option(0, envvar="KURA_WORKER_METRICS_PORT", help="Serve this worker's metrics."),
+    metrics_host: str = typer.Option("127.0.0.1", envvar="KURA_WORKER_METRICS_HOST", help="Address for them."),
 ) -> None:
     """Run a job consumer (distributed mode: KURA_QUEUE_URL=redis://…; set KURA_EMBEDDED_WORKERS=0 on web nodes)."""
     from kura.jobs.queue import run_worker
+    from kura.observability.logging import configure_logging
+    from kura.observability.metrics import serve_process_metrics
 
     settings = get_settings()
+    configure_logging(level=settings.log_level)
+    if metrics_port:
+        serve_process_metrics(metrics_port, metrics_host)
     run_worker(settings.queue_url, database(), workers, worker_type)
 
 
@@ -67,7 +83,9 @@ def scheduler(
 ) -> None:
     """Run the dispatcher: claim due job schedules and enqueue them (one per installation is enough)."""
     from kura.jobs.queue import JobSettings, run_scheduler
+    from kura.observability.logging import configure_logging
 
+    configure_logging(level=get_settings().log_level)
     run_scheduler(get_settings().queue_url, database(), interval or JobSettings().dispatch_interval_s)
 
 
@@ -78,6 +96,30 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 
     upgrade(get_settings().database_url, revision)
     console.print(f"database at {revision}")
+
+
+@db_app.command("copy")
+def db_copy(
+    source: str = typer.Option(..., "--from", help="The database to copy, e.g. sqlite:///var/kura.db"),
+    target: str = typer.Option(..., "--to", help="Where to, e.g. postgresql+psycopg://kura@db/kura"),
+    force: bool = typer.Option(False, "--force", help="Empty a target that already holds rows."),
+    batch: int = typer.Option(1000, help="Rows per insert batch."),
+) -> None:
+    """Copy every table into another database (migrated to head first), then verify the row counts."""
+    from rich.table import Table
+
+    from kura.dbcopy import CopyMismatch, CopyRefused, copy_database
+
+    try:
+        counts = copy_database(source, target, force=force, batch=batch)
+    except (CopyRefused, CopyMismatch) as exc:
+        fail(str(exc))
+        return
+    table = Table("table", "source rows", "target rows", title="kura db copy")
+    for c in counts:
+        table.add_row(c.table, str(c.source), str(c.target))
+    console.print(table)
+    console.print(f"copied {sum(c.target for c in counts)} rows in {len(counts)} tables; counts match")
 
 
 @users_app.command("create")

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from kura.db import Base, BigIntPK, Database, UTCDateTime, utcnow
 from kura.jobs.leases import LeaseHeld, lease
 from kura.jobs.registry import Counts, JobFn
+from kura.observability.logging import bind_run, log_context
+from kura.observability.metrics import observe_job
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +173,28 @@ def run_job(
     """Runs fn(store_id, progress) under the lease "{kind}:{store_id}" and records the run.
 
     Returns the finished run (done, or skipped when another run holds the lease). If fn raises, the run
-    is recorded as failed and the exception propagates, so the queue's retry policy can see it.
+    is recorded as failed and the exception propagates, so the queue's retry policy can see it. Log lines
+    written meanwhile carry store_id, job_kind and run_id; the run's duration goes to the job metrics.
     """
+    started, outcome = time.monotonic(), RunStatus.failed.value
+    with log_context(store_id=store_id, job_kind=kind, run_id=run_id):
+        try:
+            run = _run_job(db, kind, store_id, fn, lease_ttl_s, run_id, progress_every_s)
+            outcome = run.status.value
+            return run
+        finally:
+            observe_job(kind, outcome, time.monotonic() - started)
+
+
+def _run_job(
+    db: Database,
+    kind: str,
+    store_id: int | None,
+    fn: JobFn,
+    lease_ttl_s: float,
+    run_id: int | None,
+    progress_every_s: float,
+) -> JobRun:
     from kura.jobs.schedules import record_finished, record_started
 
     name = lease_name(kind, store_id)
@@ -181,6 +203,7 @@ def run_job(
             with db.transaction() as s:
                 run = start_run(s, kind, store_id, run_id)
                 record_started(s, kind, store_id, run.started_at or utcnow())
+            bind_run(run.id)
             progress = _ProgressWriter(db, run.id, progress_every_s)
             try:
                 counts = fn(store_id, progress)

@@ -116,6 +116,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None, sta
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    from kura.observability.web import install as install_operations
+
+    install_operations(app, settings, database)  # /readyz, /metrics, X-Request-ID
+
     from kura.web.api import routers as api_routers
     from kura.web.pages import routers as page_routers
 

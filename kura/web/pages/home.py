@@ -20,11 +20,12 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/")
 def dashboard(request: Request, user: User = Depends(page_user), db: Database = Depends(get_db)) -> Response:
+    from kura.observability.web import health_of
     from kura.web.pages.dashboard import dashboard_figures
 
     with db.reader() as s:
         dash = dashboard_figures(s)
-    return render(request, "dashboard.html", user=user, active="dashboard", dash=dash)
+    return render(request, "dashboard.html", user=user, active="dashboard", dash=dash, health=health_of(request.app))
 
 
 def _settings_context(db: Database, user: User) -> dict[str, Any]:
