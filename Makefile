@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres test-browser test-all bench lint fmt sandbox clean
+.PHONY: run test test-postgres test-browser test-distributed test-chaos test-all bench lint fmt sandbox clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,12 +22,23 @@ run: $(STAMP)
 	$(BIN)/kura bootstrap
 	$(BIN)/kura serve --demo
 
-## make test: the whole suite on SQLite; PostgreSQL/Redis/browser suites run when their service is here.
+## make test: the whole suite on SQLite; PostgreSQL/Redis/browser suites run when their service is here (the
+## multi-process suites, ~1.5 min, run with `make test-distributed`; the chaos test, ~4 min, with `make test-chaos`).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not distributed and not chaos"
 
 test-postgres: $(STAMP)
-	KURA_TEST_DATABASE_URL=$(PG_URL) KURA_REQUIRE_SERVICES=1 $(BIN)/python -m pytest -q -m "not browser"
+	KURA_TEST_DATABASE_URL=$(PG_URL) KURA_REQUIRE_SERVICES=1 $(BIN)/python -m pytest -q -m "not browser and not distributed and not chaos"
+
+## make test-distributed: Kura as real processes (serve, 2-3 workers, schedulers) on PostgreSQL and a redis-server
+## of its own: configuration-only distributed mode, SIGKILLed worker taken over after its lease, rate limits.
+test-distributed: $(STAMP)
+	KURA_REQUIRE_SERVICES=1 $(BIN)/python -m pytest -q -m distributed tests/distributed
+
+## make test-chaos: 20 shops syncing on 3 workers + a scheduler while buyers order and stock changes, workers are
+## SIGKILLed at random and Redis is restarted; then every order exactly once, stock equal, no 429, no stuck job (~4 min).
+test-chaos: $(STAMP)
+	KURA_REQUIRE_SERVICES=1 $(BIN)/python -m pytest -q -s -m chaos tests/chaos
 
 test-browser: $(STAMP)
 	KURA_REQUIRE_SERVICES=1 $(BIN)/python -m pytest -q -m browser

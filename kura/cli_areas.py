@@ -23,6 +23,7 @@ from kura.errors import KuraError
 def register(app: typer.Typer) -> None:
     """Adds each area's sub-commands; an area adds itself here when it gains a CLI."""
     # Imported here so that an area's CLI module may import the helpers below without a cycle.
+    from kura.bulk import cli as bulk_cli  # adds `products upload|list-on|hide|unhide|delist`
     from kura.catalog import cli as catalog_cli
     from kura.inventory import cli as inventory_cli
     from kura.orders import cli as orders_cli
@@ -31,6 +32,15 @@ def register(app: typer.Typer) -> None:
     app.add_typer(inventory_cli.stock_app, name="stock")
     app.add_typer(inventory_cli.warehouses_app, name="warehouses")
     app.add_typer(orders_cli.orders_app, name="orders")
+    if not any(group.name == "sync" for group in app.registered_groups):
+        app.add_typer(orders_cli.sync_app, name="sync")  # until a `sync` group of its own exists
+    bulk_cli.register(catalog_cli.products_app)
+    from kura.stores import cli as stores_cli  # `stores connect|list`, `sync products`
+
+    stores_cli.register(app)
+    from kura.shipping import cli as shipping_cli  # `orders ship|pack|label|return|returns|…`
+
+    shipping_cli.register(orders_cli.orders_app)
 
 
 def fail(message: str) -> NoReturn:

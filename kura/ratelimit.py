@@ -29,6 +29,7 @@ DEFAULT_RATE = "1/second"
 """Every function without an entry above (all of `rpay.order.*`, `license.expiryDate.get`)."""
 
 _NAMESPACE = "kura-rms"
+_DONE = "kura-rms-done"
 
 DEFAULT_MARGIN = 0.05
 """Seconds added to every wait for a slot. The window is measured here, when a call is about to be
@@ -76,7 +77,20 @@ class RateLimiter:
 
     def try_acquire(self, store_key: str, function: str) -> bool:
         """Takes a slot if one is free now; never waits."""
-        return self._strategy.hit(self.rate_for(function), _NAMESPACE, store_key, function)
+        item = self.rate_for(function)
+        return self._strategy.test(item, _DONE, store_key, function) and self._strategy.hit(
+            item, _NAMESPACE, store_key, function
+        )
+
+    def done(self, store_key: str, function: str) -> None:
+        """Records that a call has been answered (or has failed): RMS counted it at some moment before now.
+
+        A call is counted by RMS when it arrives, somewhere between the moment it took its slot and the
+        moment its answer came back. Under load that delay varies by more than any fixed margin (a busy
+        server queues one request and not the next), so a slot also waits until the window holds fewer
+        than `limit` answered calls: the next call then cannot arrive within the window of one it follows.
+        Across worker processes this showed 429s with the sending time alone and none with both."""
+        self._strategy.hit(self.rate_for(function), _DONE, store_key, function)
 
     def acquire(self, store_key: str, function: str, timeout: float | None = None) -> float:
         """Takes a slot, sleeping until the window allows one; returns the seconds waited.
@@ -85,8 +99,13 @@ class RateLimiter:
         """
         item = self.rate_for(function)
         started = time.monotonic()
-        while not self._strategy.hit(item, _NAMESPACE, store_key, function):
-            stats = self._strategy.get_window_stats(item, _NAMESPACE, store_key, function)
+        while True:
+            namespace = _DONE
+            if self._strategy.test(item, _DONE, store_key, function):
+                if self._strategy.hit(item, _NAMESPACE, store_key, function):
+                    break
+                namespace = _NAMESPACE
+            stats = self._strategy.get_window_stats(item, namespace, store_key, function)
             # reset_time is when the oldest hit in the window leaves it; the margin covers the
             # difference between when calls leave here and when RMS counts them.
             delay = max(stats.reset_time - time.time(), 0.0) + self._margin
@@ -102,3 +121,4 @@ class RateLimiter:
     def reset(self, store_key: str, function: str) -> None:
         """Forgets the hits of one (store, function); for tests and admin tools."""
         self._strategy.clear(self.rate_for(function), _NAMESPACE, store_key, function)
+        self._strategy.clear(self.rate_for(function), _DONE, store_key, function)

@@ -77,7 +77,8 @@ class Admin:
         if seed is not None or body.get("items") or body.get("orders"):
             shop_id = seed_shop(self.sb, int(seed if seed is not None else random.randrange(1 << 30)),
                                 int(body.get("items", 0)), int(body.get("orders", 0)),
-                                shop_url=body.get("shop_url"), name=body.get("name"))
+                                shop_url=body.get("shop_url"), name=body.get("name"),
+                                prefix=str(body.get("prefix") or ""))
         else:
             shop_id = create_shop(self.sb, shop_url=body.get("shop_url"), name=body.get("name"),
                                   sku_migrated=bool(body.get("sku_migrated", True)),

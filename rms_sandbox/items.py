@@ -768,45 +768,25 @@ def items_search(ctx: Ctx) -> Response:
         if name in params:
             _int_param(params, name, 0, 0, 999999999)
 
-    store = ctx.sb.store
-    rows = store.query(
-        "SELECT manage_number, data, created, updated, deleted FROM items WHERE shop_id = ?", (ctx.shop_id,))
-    stock: dict[str, dict[str, int]] = {}
-    for inv in store.query("SELECT manage_number, variant_id, quantity FROM inventory WHERE shop_id = ?",
-                           (ctx.shop_id,)):
-        stock.setdefault(inv["manage_number"], {})[inv["variant_id"]] = inv["quantity"]
-    stub_window = ctx.sb.config.search_deleted_stub_s
-    entries: list[tuple[Any, str, dict[str, Any] | None, sqlite3.Row]] = []
-    for row in rows:
-        number = row["manage_number"]
-        if row["deleted"] is not None:
-            if ctx.now - row["deleted"] < stub_window and not set(params) - {"offset", "hits", "cursorMark",
-                                                                             "sortKey", "sortOrder"}:
-                entries.append((row["updated"], number, None, row))
-            continue
-        item = json.loads(row["data"])
-        if _matches(params, number, item, stock.get(number, {}), row["created"], row["updated"]):
-            entries.append((_sort_value(sort_key, number, item, row["created"], row["updated"]), number, item, row))
-    reverse = sort_order == "desc"
-    present = [e for e in entries if e[0] is not None]
-    missing = [e for e in entries if e[0] is None]
-    present.sort(key=lambda e: (e[0], e[1]), reverse=reverse)
-    ordered = present + sorted(missing, key=lambda e: e[1])
-
-    body: dict[str, Any] = {"numFound": len(ordered)}
-    if cursor is not None:
-        after = _decode_cursor(cursor)
-        if after is not None:
-            ordered = [e for e in ordered if (e[0], e[1]) < (after[0], after[1])]
-        page = ordered[:hits]
-        body["offset"] = 0
-        body["nextCursorMark"] = _encode_cursor([page[-1][0], page[-1][1]]) if page else cursor
-    else:
-        page = ordered[offset:offset + hits]
-        body["offset"] = offset
     include_inventory = _bool_param(params, "isInventoryIncluded")
     include_category = _bool_param(params, "isCategoryIncluded")
     include_review = _bool_param(params, "isReviewIncluded")
+    # Deleted items show as manageNumber-only stubs for a while, in unfiltered searches only [U].
+    stubs = not set(params) - _PAGING_PARAMS
+    filtered = bool(set(params) - _PAGING_PARAMS - _INCLUDE_PARAMS)
+    after = _decode_cursor(cursor) if cursor is not None else None
+    if filtered or sort_key not in _COLUMN_SORT_KEYS:
+        num_found, page = _search_scan(ctx, params, stubs, sort_key, sort_order, after, hits, offset)
+    else:
+        num_found, page = _search_indexed(ctx, stubs, sort_key, sort_order, cursor is not None, after, hits, offset)
+
+    body: dict[str, Any] = {"numFound": num_found}
+    if cursor is not None:
+        body["offset"] = 0
+        body["nextCursorMark"] = _encode_cursor([page[-1][0], page[-1][1]]) if page else cursor
+    else:
+        body["offset"] = offset
+    inventories = _search_inventory(ctx, [e[1] for e in page if e[2] is not None]) if include_inventory else {}
     results = []
     for _, number, item, row in page:
         if item is None:
@@ -817,22 +797,104 @@ def items_search(ctx: Ctx) -> Response:
             result["category"] = {"categoryIds": []}
         if include_review:
             result["review"] = {"count": 0, "averageRating": 0.0}
-        if include_inventory:
-            inventory = _search_inventory(ctx, number)
-            if inventory:
-                result["inventory"] = inventory
+        if inventories.get(number):
+            result["inventory"] = inventories[number]
         results.append(result)
     body["results"] = results
     return json_response(body)
 
 
-def _search_inventory(ctx: Ctx, number: str) -> dict[str, Any]:
-    """Lead-time and ship-from settings per variant (never quantities); omitted when all automatic."""
-    out: dict[str, Any] = {}
+_PAGING_PARAMS = frozenset({"offset", "hits", "cursorMark", "sortKey", "sortOrder"})
+_INCLUDE_PARAMS = frozenset({"isCategoryIncluded", "isReviewIncluded", "isInventoryIncluded"})
+_COLUMN_SORT_KEYS = {"updated": "updated", "created": "created", "manageNumber": "manage_number"}
+_STOCK_PARAMS = frozenset({"isVariantStockout", "isItemStockout"})
+_Entry = tuple[Any, str, "dict[str, Any] | None", sqlite3.Row]
+
+
+def _search_indexed(ctx: Ctx, stubs: bool, sort_key: str, sort_order: str, by_cursor: bool,
+                    after: list[Any] | None, hits: int, offset: int) -> tuple[int, list[_Entry]]:
+    """An unfiltered search by a column: COUNT(*) and one page read in index order (keyset after a cursorMark,
+    LIMIT/OFFSET otherwise), decoding only the items returned. Order: (sort key, manageNumber), as `_search_scan`."""
+    store = ctx.sb.store
+    column = _COLUMN_SORT_KEYS[sort_key]
+    live = "(deleted IS NULL OR deleted > ?)" if stubs else "deleted IS NULL"
+    live_args: list[Any] = [ctx.now - ctx.sb.config.search_deleted_stub_s] if stubs else []
+    num_found = store.one(f"SELECT COUNT(*) FROM items WHERE shop_id = ? AND {live}",  # noqa: S608 - fixed SQL
+                          [ctx.shop_id, *live_args])[0]  # type: ignore[index]
+    direction = "DESC" if sort_order == "desc" else "ASC"
+    keys = [column] if column == "manage_number" else [column, "manage_number"]
+    order = ", ".join(f"{k} {direction}" for k in keys)
+    where = f"shop_id = ? AND {live}"
+    args: list[Any] = [ctx.shop_id, *live_args]
+    if after is not None:  # the cursor's rows come strictly before its mark, as `_search_scan` reads it
+        if column == "manage_number":
+            where += " AND manage_number < ?"
+            args.append(after[1])
+        else:
+            where += f" AND ({column} < ? OR ({column} = ? AND manage_number < ?))"
+            args += [after[0], after[0], after[1]]
+    args.append(hits)
+    limit = "LIMIT ?"
+    if not by_cursor:
+        limit += " OFFSET ?"
+        args.append(offset)
+    rows = store.query(
+        f"SELECT manage_number, data, created, updated, deleted FROM items WHERE {where} "  # noqa: S608 - fixed SQL
+        f"ORDER BY {order} {limit}", args)
+    page: list[_Entry] = []
+    for row in rows:
+        value = row[column]
+        item = None if row["deleted"] is not None else json.loads(row["data"])
+        page.append((value, row["manage_number"], item, row))
+    return int(num_found), page
+
+
+def _search_scan(ctx: Ctx, params: dict[str, str], stubs: bool, sort_key: str, sort_order: str,
+                 after: list[Any] | None, hits: int, offset: int) -> tuple[int, list[_Entry]]:
+    """A filtered search, or one sorted by a field inside the item: every live item is decoded and matched."""
+    store = ctx.sb.store
+    rows = store.query(
+        "SELECT manage_number, data, created, updated, deleted FROM items WHERE shop_id = ? "
+        "AND (deleted IS NULL OR deleted > ?)", (ctx.shop_id, ctx.now - ctx.sb.config.search_deleted_stub_s))
+    stock: dict[str, dict[str, int]] = {}
+    if set(params) & _STOCK_PARAMS:
+        for inv in store.query("SELECT manage_number, variant_id, quantity FROM inventory WHERE shop_id = ?",
+                               (ctx.shop_id,)):
+            stock.setdefault(inv["manage_number"], {})[inv["variant_id"]] = inv["quantity"]
+    entries: list[_Entry] = []
+    for row in rows:
+        number = row["manage_number"]
+        if row["deleted"] is not None:
+            if stubs:  # a stub sorts by its own column (by `updated` under a key inside the item)
+                entries.append((row[_COLUMN_SORT_KEYS.get(sort_key, "updated")], number, None, row))
+            continue
+        item = json.loads(row["data"])
+        if _matches(params, number, item, stock.get(number, {}), row["created"], row["updated"]):
+            entries.append((_sort_value(sort_key, number, item, row["created"], row["updated"]), number, item, row))
+    reverse = sort_order == "desc"
+    present = [e for e in entries if e[0] is not None]
+    missing = [e for e in entries if e[0] is None]
+    present.sort(key=lambda e: (e[0], e[1]), reverse=reverse)
+    ordered = present + sorted(missing, key=lambda e: e[1])
+    if after is not None:
+        ordered = [e for e in ordered if (e[0], e[1]) < (after[0], after[1])]
+    if "cursorMark" in params:
+        return len(entries), ordered[:hits]
+    return len(entries), ordered[offset:offset + hits]
+
+
+def _search_inventory(ctx: Ctx, numbers: list[str]) -> dict[str, dict[str, Any]]:
+    """Lead-time and ship-from settings per variant of the returned items (never quantities); an item whose
+    settings are all automatic has none."""
+    out: dict[str, dict[str, Any]] = {}
+    if not numbers:
+        return out
+    placeholders = ",".join("?" * len(numbers))
     for row in ctx.sb.store.query(
-            "SELECT variant_id, extra, created, updated FROM inventory WHERE shop_id = ? AND manage_number = ? "
-            "AND extra IS NOT NULL", (ctx.shop_id, number)):
+            "SELECT manage_number, variant_id, extra, created, updated FROM inventory WHERE shop_id = ? "  # noqa: S608
+            f"AND manage_number IN ({placeholders}) AND extra IS NOT NULL", (ctx.shop_id, *numbers)):
         extra = json.loads(row["extra"])
         if extra:
-            out[row["variant_id"]] = {**extra, "created": item_dt(row["created"]), "updated": item_dt(row["updated"])}
+            out.setdefault(row["manage_number"], {})[row["variant_id"]] = {
+                **extra, "created": item_dt(row["created"]), "updated": item_dt(row["updated"])}
     return out

@@ -246,8 +246,11 @@ def _age_order(sb: Sandbox, conn: Any, rng: random.Random, rec: OrderRecord, tar
 
 
 def seed_shop(sb: Sandbox, seed: int, items: int = 500, orders: int = 3000, shop_url: str | None = None,
-              name: str | None = None) -> int:
-    """Creates a shop with `items` items and `orders` orders; the same seed gives the same shop."""
+              name: str | None = None, prefix: str = "") -> int:
+    """Creates a shop with `items` items and `orders` orders; the same seed gives the same shop.
+
+    `prefix` goes in front of every manage number and merchantDefinedSkuId ("s7-kura-00001", "s7-SKU-000100"):
+    shops seeded without one share their codes, as one merchant's shops often do."""
     shop_id = create_shop(sb, shop_url=shop_url, name=name, seed=seed)
     rng = random.Random(f"catalog:{seed}")
     now = sb.clock.now()
@@ -256,11 +259,15 @@ def seed_shop(sb: Sandbox, seed: int, items: int = 500, orders: int = 3000, shop
         previous_sku: str | None = None
         for n in range(1, items + 1):
             item = with_defaults(make_item(rng, n))
+            if prefix:
+                for variant in item["variants"].values():
+                    if variant.get("merchantDefinedSkuId"):
+                        variant["merchantDefinedSkuId"] = prefix + variant["merchantDefinedSkuId"]
             if previous_sku and n % 97 == 0:  # a few duplicate merchantDefinedSkuIds, as real shops have
                 first = next(iter(item["variants"].values()))
                 first["merchantDefinedSkuId"] = previous_sku
             validate_item(item)
-            manage_number = f"kura-{n:05d}"
+            manage_number = f"{prefix}kura-{n:05d}".lower()
             created = now - HISTORY_DAYS * DAY - rng.uniform(0, 200 * DAY)
             save_item(conn, shop_id, manage_number, item, created, None)
             conn.execute("UPDATE items SET updated = ? WHERE shop_id = ? AND manage_number = ?",

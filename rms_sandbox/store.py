@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS items (
     deleted REAL,
     PRIMARY KEY (shop_id, manage_number)
 ) WITHOUT ROWID;
+-- items.search reads one page in (sort key, manageNumber) order; `deleted` is in the index so that COUNT(*) of
+-- the live items needs no item data.
+CREATE INDEX IF NOT EXISTS items_by_updated ON items (shop_id, updated, manage_number, deleted);
+CREATE INDEX IF NOT EXISTS items_by_created ON items (shop_id, created, manage_number, deleted);
 CREATE TABLE IF NOT EXISTS inventory (
     shop_id INTEGER NOT NULL,
     manage_number TEXT NOT NULL,

@@ -38,6 +38,12 @@ def list_products(
     with reading() as s:
         page = search_products(s, q=q, type=type, limit=limit)
         rows = [_row(p) for p in page.items]
+        if as_json:
+            from kura.stores.service import product_bindings
+
+            bindings = product_bindings(s, [p.id for p in page.items])
+            for row in rows:
+                row["rakuten"] = bindings.get(row["id"], [])
     if as_json:
         print_json(rows)
         return

@@ -1,8 +1,8 @@
 """Inventory use cases: warehouses, receipts, adjustments, counts, transfers, reservations, availability, ledger.
 
 Every change of stock goes through `_apply`, which changes a stock level with one conditional UPDATE (so
-stock never goes below zero, even with two transactions racing) and writes the ledger entry. Later the
-inventory outbox will be written there too, so no stock change can miss a push to the shops.
+stock never goes below zero, even with two transactions racing) and writes the ledger entry; it also notes
+the SKU for the stock outbox, so no stock change can miss a push to the shops.
 
 SKUs are given by code. A kit SKU holds no stock of its own: receiving or adjusting it is refused, and
 reserving it holds its components."""
@@ -12,17 +12,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from kura.catalog.models import Product, Sku
+from kura.catalog.models import Product, ProductType, Sku
 from kura.catalog.service import find_skus, get_sku
 from kura.db import utcnow
 from kura.errors import Conflict, InsufficientStock, Invalid, NotFound
+from kura.inventory import channel_stock
 from kura.inventory.models import Reservation, StockLevel, StockMovement, StockReason, Warehouse
 from kura.paging import AnySelect, Page, check_window, count
 
@@ -76,8 +78,9 @@ def update_warehouse(session: Session, warehouse_id: int, changes: Mapping[str, 
         if not name:
             raise Invalid("name", "A warehouse name is needed.")
         warehouse.name = name
-    if "active" in changes:
+    if "active" in changes and warehouse.active != bool(changes["active"]):
         warehouse.active = bool(changes["active"])
+        channel_stock.warehouse_changed(session, warehouse)
     session.flush()
     return warehouse
 
@@ -154,8 +157,82 @@ def _apply(
     )
     session.add(movement)
     session.flush()
-    # Issue 4 (inventory outbox): mark every (store, SKU) affected by sku_id dirty here, kits included.
+    # The outbox: every (store, SKU) this affects, kits included, is marked dirty before this transaction
+    # commits (kura.inventory.channel_stock); a rollback marks nothing.
+    channel_stock.note_changed(session, [sku_id])
     return movement
+
+
+def receive_many(
+    session: Session,
+    warehouse_id: int,
+    quantities: Sequence[tuple[int, int]],
+    *,
+    reason: StockReason = StockReason.receipt,
+    reference: str | None = None,
+    references: Mapping[int, str] | None = None,
+    note: str | None = None,
+    actor: str | None = None,
+) -> int:
+    """Adds stock to many SKUs of one warehouse at once: `_apply` for a batch, in a handful of statements.
+
+    `quantities` are (SKU id, units ≥ 1); a SKU may appear more than once (one ledger entry each).
+    Missing stock levels are created, each level is raised with one executemany UPDATE, one ledger entry per
+    pair is written (its reference from `references[sku_id]`, else `reference`), and the SKUs are noted for
+    the stock outbox exactly as `_apply` notes them (marked before the outermost commit). Kits are refused.
+    Returns the ledger entries written."""
+    if not quantities:
+        return 0
+    for _, units in quantities:
+        _quantity(units)
+    totals: dict[int, int] = defaultdict(int)
+    for sku_id, units in quantities:
+        totals[sku_id] += units
+    ids = sorted(totals)
+    for i in range(0, len(ids), 500):
+        kit = session.scalar(
+            select(Sku.code)
+            .join(Product, Product.id == Sku.product_id)
+            .where(Sku.id.in_(ids[i : i + 500]), Product.type == ProductType.kit)
+            .limit(1)
+        )
+        if kit is not None:
+            raise Invalid("sku", f"{kit!r} is a kit; its stock derives from its components. Receive the components.")
+    now = utcnow()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(StockLevel).on_conflict_do_nothing(index_elements=["warehouse_id", "sku_id"]),
+        [{"warehouse_id": warehouse_id, "sku_id": sku_id, "on_hand": 0, "reserved": 0, "updated_at": now}
+         for sku_id in ids],
+    )  # fmt: skip
+    levels = cast(Table, StockLevel.__table__)
+    session.execute(
+        update(levels)
+        .where(levels.c.warehouse_id == warehouse_id, levels.c.sku_id == bindparam("b_sku_id"))
+        .values(on_hand=levels.c.on_hand + bindparam("b_units"), updated_at=now),
+        [{"b_sku_id": sku_id, "b_units": totals[sku_id]} for sku_id in ids],
+    )
+    # The rows changed above stay locked by this transaction (SQLite: one writer), so this reads our result.
+    after: dict[int, tuple[int, int]] = {}
+    for i in range(0, len(ids), 500):
+        for sku_id, on_hand, reserved in session.execute(
+            select(StockLevel.sku_id, StockLevel.on_hand, StockLevel.reserved).where(
+                StockLevel.warehouse_id == warehouse_id, StockLevel.sku_id.in_(ids[i : i + 500])
+            )
+        ):
+            after[sku_id] = (on_hand, reserved)
+    running = {sku_id: after[sku_id][0] - totals[sku_id] for sku_id in ids}
+    rows: list[dict[str, Any]] = []
+    for sku_id, units in quantities:
+        running[sku_id] += units
+        rows.append({
+            "warehouse_id": warehouse_id, "sku_id": sku_id, "reason": reason, "on_hand_change": units,
+            "reserved_change": 0, "on_hand_after": running[sku_id], "reserved_after": after[sku_id][1],
+            "reference": (references or {}).get(sku_id, reference), "note": note, "actor": actor, "created_at": now,
+        })  # fmt: skip
+    session.execute(sa_insert(StockMovement), rows)
+    channel_stock.note_changed(session, ids)
+    return len(rows)
 
 
 def _level(session: Session, warehouse_id: int, sku_id: int) -> tuple[int, int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,11 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from kura.db import Base, Database, UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
+
+TTL_CAP_S = float(os.environ.get("KURA_LEASE_TTL_S") or 0) or None
+"""KURA_LEASE_TTL_S caps every lease's TTL: how long the work of a worker that died (SIGKILL, power loss)
+waits before another worker may take it over. Live work renews every TTL/3, so a low cap costs only a few
+more tiny writes. Unset: each job kind's own TTL (minutes)."""
 
 
 class Lease(Base):
@@ -56,7 +62,8 @@ def new_owner() -> str:
 
 
 def _ttl(ttl: float | dt.timedelta) -> dt.timedelta:
-    return ttl if isinstance(ttl, dt.timedelta) else dt.timedelta(seconds=ttl)
+    ttl = ttl if isinstance(ttl, dt.timedelta) else dt.timedelta(seconds=ttl)
+    return min(ttl, dt.timedelta(seconds=TTL_CAP_S)) if TTL_CAP_S else ttl
 
 
 def try_acquire(

@@ -15,19 +15,25 @@ import time
 import traceback
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, Index, String, Text, update
+from sqlalchemy import JSON, BigInteger, Enum, Index, String, Text, and_, cast, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from kura.db import Base, BigIntPK, Database, UTCDateTime, utcnow
-from kura.jobs.leases import LeaseHeld, lease
-from kura.jobs.registry import Counts, JobFn
+from kura.jobs.leases import Lease, LeaseHeld, lease
+from kura.jobs.registry import Counts, JobFn, sweep
 from kura.observability.logging import bind_run, log_context
 from kura.observability.metrics import observe_job
 
 log = logging.getLogger(__name__)
 
 ERROR_TEXT_MAX = 4000
+ABANDONED_GRACE = dt.timedelta(seconds=5)  # a run this young may not have its lease row visible yet
+ABANDONED_SWEEP_EVERY_S = 10.0  # job_runs has no status index; look at most this often per dispatcher
+ABANDONED_ERROR = (
+    "abandoned: the worker running this job stopped (killed or lost) and its lease expired; "
+    "the job was sent again and carries on from where this run got to"
+)
 
 
 class RunStatus(enum.StrEnum):
@@ -228,3 +234,46 @@ def _run_job(
 
 def _describe(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc, limit=-8)).strip()
+
+
+_last_abandoned_sweep = 0.0
+
+
+@sweep("runs.abandoned")
+def sweep_abandoned(db: Database, now: dt.datetime) -> list[tuple[str, int | None]]:
+    """Runs a dead worker left "running": marked failed, and their job is kicked again for their store.
+
+    A run is abandoned when no live lease carries its name (the worker died and the lease expired), or when
+    a later run of the same kind and store has started (which needs that lease). One UPDATE decides it, so
+    a run that finishes meanwhile (it writes its status before it releases the lease) is never touched.
+    The product import saves its cursor with every page, so the kick resumes it where the dead run stopped.
+    """
+    global _last_abandoned_sweep
+    if time.monotonic() - _last_abandoned_sweep < ABANDONED_SWEEP_EVERY_S:
+        return []
+    _last_abandoned_sweep = time.monotonic()
+    later = aliased(JobRun)
+    name = JobRun.kind + ":" + func.coalesce(cast(JobRun.store_id, String), "-")
+    live_lease = exists(select(Lease.name).where(Lease.name == name, Lease.expires_at > now))
+    same_store = or_(later.store_id == JobRun.store_id, and_(later.store_id.is_(None), JobRun.store_id.is_(None)))
+    overtaken = exists(
+        select(later.id).where(
+            later.kind == JobRun.kind,
+            same_store,
+            later.started_at > JobRun.started_at,
+            later.status.in_([RunStatus.running, RunStatus.done, RunStatus.failed]),
+        )
+    )
+    stmt = (
+        update(JobRun)
+        .where(JobRun.status == RunStatus.running, JobRun.started_at < now - ABANDONED_GRACE,
+               or_(~live_lease, overtaken))
+        .values(status=RunStatus.failed, finished_at=now, error=ABANDONED_ERROR)
+        .returning(JobRun.id, JobRun.kind, JobRun.store_id)
+        .execution_options(synchronize_session=False)
+    )
+    with db.transaction() as s:
+        rows = s.execute(stmt).all()
+    for run_id, kind, store_id in rows:
+        log.warning("run %s (%s, store %s) was abandoned by its worker; sending the job again", run_id, kind, store_id)
+    return [(kind, store_id) for _, kind, store_id in rows]

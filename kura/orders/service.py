@@ -401,13 +401,15 @@ def list_orders(
     q: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    channel_status: int | None = None,
 ) -> Page[Order]:
     """Orders newest first; `q` matches part of the order number, orderer/recipient name (kanji or kana)
-    or a line's SKU."""
+    or a line's SKU; `channel_status` keeps the orders the marketplace has at that status (Rakuten's
+    orderProgress)."""
     check_window(limit, offset)
-    total = count(session, _order_filter(select(Order.id), status, store_id, q))
+    total = count(session, _by_channel_status(_order_filter(select(Order.id), status, store_id, q), channel_status))
     items = session.scalars(
-        _order_filter(select(Order), status, store_id, q)
+        _by_channel_status(_order_filter(select(Order), status, store_id, q), channel_status)
         .order_by(Order.ordered_at.desc(), Order.id.desc())
         .limit(limit)
         .offset(offset)
@@ -415,16 +417,221 @@ def list_orders(
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 
-def count_by_status(session: Session, *, store_id: int | None = None, q: str | None = None) -> dict[OrderStatus, int]:
+def _by_channel_status(stmt: AnySelect, channel_status: int | None) -> AnySelect:
+    return stmt if channel_status is None else stmt.where(Order.channel_status == channel_status)
+
+
+def count_by_status(
+    session: Session, *, store_id: int | None = None, q: str | None = None, channel_status: int | None = None
+) -> dict[OrderStatus, int]:
     """Orders per status (every status present, zeros included), for the status tabs of the order list."""
     stmt: AnySelect = select(Order.status, func.count())
-    stmt = _order_filter(stmt, None, store_id, q).group_by(Order.status)
+    stmt = _by_channel_status(_order_filter(stmt, None, store_id, q), channel_status).group_by(Order.status)
     counts: dict[OrderStatus, int] = dict.fromkeys(OrderStatus, 0)
     for status, n in session.execute(stmt):
         counts[OrderStatus(status)] = n
     return counts
 
 
+def count_by_channel_status(
+    session: Session, *, status: OrderStatus | str | None = None, store_id: int | None = None, q: str | None = None
+) -> dict[int, int]:
+    """Orders per marketplace status (Rakuten's orderProgress; orders without one are left out), for the
+    Rakuten-status filter of the order list."""
+    stmt: AnySelect = select(Order.channel_status, func.count()).where(Order.channel_status.is_not(None))
+    stmt = _order_filter(stmt, status, store_id, q).group_by(Order.channel_status)
+    return {int(code): n for code, n in session.execute(stmt)}
+
+
 def line_reservations(session: Session, order: Order) -> Mapping[int, list[Reservation]]:
     """The stock held for each line of an order, by line id, for the order page."""
     return inventory.reservations_for(session, [line.id for line in order.lines])
+
+
+# ---------------------------------------------------------------- marketplace orders (channel sync)
+
+# The main flow a marketplace can move an order along; side flows (returns, delivery problems, seller
+# cancellation) are Kura's own and never entered because of a channel status.
+_CHANNEL_FLOW = frozenset(
+    {
+        OrderStatus.MP_unpaid,
+        OrderStatus.New,
+        OrderStatus.Partial,
+        OrderStatus.RFP,
+        OrderStatus.Packed,
+        OrderStatus.Ready_to_Ship,
+        OrderStatus.In_transit,
+        OrderStatus.Delivered,
+        OrderStatus.Complete,
+        OrderStatus.Cancel_in_progress,
+        OrderStatus.Cancel,
+    }
+)
+_PRE_SHIPMENT = frozenset(
+    {OrderStatus.New, OrderStatus.Partial, OrderStatus.RFP, OrderStatus.Packed, OrderStatus.Ready_to_Ship}
+)
+_SHIPPED = frozenset(
+    {
+        OrderStatus.In_transit,
+        OrderStatus.Delivered,
+        OrderStatus.Complete,
+        OrderStatus.Lost_in_transit,
+        OrderStatus.Failed_delivery_initiated,
+        OrderStatus.Failed_delivery_putaway,
+        OrderStatus.Failed_delivery_complete,
+        OrderStatus.Return_initiated,
+        OrderStatus.Return_approved,
+        OrderStatus.Return_Rejected,
+        OrderStatus.Return_Putaway,
+        OrderStatus.Return_completed,
+    }
+)
+# A channel status is "reached" when Kura's order is there or further along the same road: Rakuten's
+# "waiting for shipping" (New) is met by an order Kura has already allocated or packed.
+_REACHED: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.MP_unpaid: frozenset({OrderStatus.MP_unpaid}),
+    OrderStatus.New: _PRE_SHIPMENT,
+    OrderStatus.In_transit: _SHIPPED,
+    OrderStatus.Complete: _SHIPPED - {OrderStatus.In_transit, OrderStatus.Delivered, OrderStatus.Lost_in_transit},
+    OrderStatus.Cancel_in_progress: frozenset({OrderStatus.Cancel_in_progress, OrderStatus.Cancel}),
+    OrderStatus.Cancel: frozenset({OrderStatus.Cancel}),
+}
+_CANCELLING = frozenset({OrderStatus.Cancel_in_progress, OrderStatus.Cancel})
+# Statuses whose order still holds (or should hold) stock for its lines.
+HOLDS_STOCK = frozenset({OrderStatus.MP_unpaid, OrderStatus.Cancel_in_progress} | _PRE_SHIPMENT)
+UNSHIPPED = frozenset({OrderStatus.MP_unpaid} | _PRE_SHIPMENT)
+
+
+def is_shipped(status: OrderStatus) -> bool:
+    return status in _SHIPPED
+
+
+def channel_path(current: OrderStatus, target: OrderStatus) -> list[OrderStatus] | None:
+    """The shortest walk through the status table, along the channel flow, from current to target (the
+    statuses entered, in order); [] when the order is already there or beyond, None when no walk exists
+    (e.g. a cancellation after shipping: a return that Kura handles itself)."""
+    if current in _REACHED.get(target, frozenset({target})):
+        return []
+    previous: dict[OrderStatus, OrderStatus] = {}
+    frontier = [current]
+    seen = {current}
+    while frontier:
+        following = []
+        for status in frontier:
+            for nxt in allowed_next(status):
+                if nxt in seen or nxt not in _CHANNEL_FLOW or (nxt in _CANCELLING and nxt != target):
+                    continue
+                seen.add(nxt)
+                previous[nxt] = status
+                if nxt == target:
+                    path = [nxt]
+                    while path[-1] in previous and previous[path[-1]] != current:
+                        path.append(previous[path[-1]])
+                    return list(reversed(path))
+                following.append(nxt)
+        frontier = following
+    return None
+
+
+def follow_channel(
+    session: Session,
+    order: Order,
+    target: OrderStatus,
+    *,
+    actor: str,
+    note: str,
+    channel_status: int | None,
+    channel_sub_status: str | None = None,
+) -> bool:
+    """Moves an order (the caller holds its row) to where its marketplace says it is, step by step through
+    the status table so that every step's stock effect applies and is recorded; returns False, changing
+    nothing, when the table has no such walk."""
+    path = channel_path(order.status, target)
+    if path is None:
+        return False
+    for step in path:
+        _move(session, order, step, actor, note)
+        order.history[-1].channel_status = channel_status
+        order.history[-1].channel_sub_status = channel_sub_status
+    return True
+
+
+def record_channel_change(
+    session: Session, order: Order, *, actor: str, note: str, channel_status: int | None,
+    channel_sub_status: str | None = None,
+) -> None:  # fmt: skip
+    """A history row for a change on the marketplace's side only: the OMS status stays as it is."""
+    order.history.append(OrderStatusChange(from_status=order.status, to_status=order.status, actor=actor,
+                                           note=note[:500], channel_status=channel_status,
+                                           channel_sub_status=channel_sub_status))  # fmt: skip
+    session.flush()
+
+
+def settle_stock(session: Session, order: Order, warehouse_ids: Sequence[int], *, actor: str | None) -> None:
+    """Holds stock for an unshipped marketplace order: every known line not yet held reserves from the
+    store's warehouses in priority order; a New or Partial order is then allocated (→ RFP / Partial). Lines
+    whose SKU Kura does not know stay unheld and put the order on hold ("unknown_sku")."""
+    unknown = any(line.sku_id is None for line in order.lines)
+    order.hold = "unknown_sku" if unknown else (None if order.hold == "unknown_sku" else order.hold)
+    if all(line.sku_id is None for line in order.lines):
+        return  # nothing Kura could hold
+    if order.status in (OrderStatus.New, OrderStatus.Partial):
+        allocate(session, order.id, warehouse_ids=list(warehouse_ids), actor=actor)
+        return
+    if order.status not in (OrderStatus.MP_unpaid,):
+        return
+    held = inventory.reservations_for(session, [line.id for line in order.lines])
+    for line in order.lines:
+        if line.id in held or line.sku_id is None:
+            continue
+        try:
+            inventory.reserve(session, line.sku, line.quantity, order_line_id=line.id,
+                              warehouse_ids=list(warehouse_ids), reference=f"order:{order.id}",
+                              actor=actor)  # fmt: skip
+        except InsufficientStock:
+            continue
+
+
+def release_lines(session: Session, order: Order, lines: Sequence[OrderLine], *, actor: str | None) -> int:
+    """Gives back what the given lines hold (an edit removed or changed them)."""
+    return sum(inventory.release(session, line.id, reference=f"order:{order.id}", actor=actor) for line in lines)
+
+
+def orders_with_unknown_skus(session: Session, *, store_id: int | None = None, limit: int = 500) -> list[int]:
+    """Orders on hold for a SKU that the catalog knows by now (created or imported since)."""
+    from kura.catalog.models import Sku
+
+    stmt = (
+        select(OrderLine.order_id)
+        .join(Sku, Sku.code == OrderLine.sku)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(OrderLine.sku_id.is_(None))
+        .distinct()
+        .limit(limit)
+    )
+    if store_id is not None:
+        stmt = stmt.where(Order.store_id == store_id)
+    return list(session.scalars(stmt))
+
+
+def resolve_unknown_skus(session: Session, order_id: int, warehouse_ids: Sequence[int], *, actor: str | None) -> bool:
+    """Maps the order's lines to SKUs the catalog knows now and lets the order proceed (reserve, allocate);
+    True if any line was mapped."""
+    order = get_order(session, order_id, for_update=True)
+    missing = [line for line in order.lines if line.sku_id is None]
+    known = find_skus(session, [line.sku for line in missing])
+    mapped = [line for line in missing if line.sku in known]
+    for line in mapped:
+        line.sku_id = known[line.sku].id
+    if not mapped:
+        return False
+    session.flush()
+    if order.status in UNSHIPPED:
+        settle_stock(session, order, warehouse_ids, actor=actor)
+    else:
+        order.hold = None if all(line.sku_id is not None for line in order.lines) else order.hold
+    still = sum(1 for line in order.lines if line.sku_id is None)
+    note = f"{len(mapped)} line(s) matched to catalog SKUs" + (f"; {still} still unknown" if still else "")
+    record_channel_change(session, order, actor=actor or "system", channel_status=order.channel_status,
+                          channel_sub_status=order.channel_sub_status, note=note)  # fmt: skip
+    return True

@@ -31,9 +31,12 @@ def test_dashboard_shows_catalog_stock_orders_and_low_stock(signed_in: TestClien
     assert "MUG-1" in page  # 3 available: low
 
 
-def test_integrations_says_plainly_that_nothing_is_connected(signed_in: TestClient) -> None:
+def test_integrations_says_plainly_that_nothing_is_connected_and_offers_the_rakuten_form(
+    signed_in: TestClient,
+) -> None:
     page = signed_in.get("/integrations", headers=EN).text
-    assert "No sales channel is connected yet" in page and "later issue" in page
+    assert "No sales channel is connected yet" in page
+    assert 'name="license_key"' in page
     assert (
         "販売チャネルはまだ接続されていません" in signed_in.get("/integrations", headers={"Accept-Language": "ja"}).text
     )

@@ -317,6 +317,8 @@ class RmsClient:
                     response = self._http.request(method, path, params=params, content=content, headers=headers)
             except Retryable as exc:
                 error = exc
+            finally:
+                self._call_done(function)
             duration_ms = (time.perf_counter() - started) * 1000
             parsed = parse_body(response) if response is not None else None
             if response is not None:
@@ -340,6 +342,15 @@ class RmsClient:
             self._limiter.acquire(self.store_key, function, timeout=self.settings.rate_limit_timeout)
         except RateLimitTimeout as exc:
             raise Retryable(str(exc), function=function) from exc
+
+    def _call_done(self, function: str) -> None:
+        done = getattr(self._limiter, "done", None)  # test limiters may only acquire
+        if done is not None:
+            try:
+                done(self.store_key, function)
+            except Exception:  # the limiter's store is down: the next acquire will say so
+                log.warning("could not record the answer of %s for store %s with the rate limiter", function,
+                            self.store_key)
 
     def _retry_delay(self, error: RmsError, attempt: int, idempotent: bool) -> float | None:
         """Seconds to wait before the next attempt, or None to give up and raise."""

@@ -247,6 +247,22 @@ def _variant_from_rakuten(variant_id: str, v: Mapping[str, Any], shop_code: str)
     )
 
 
+# ItemAPI 2.0 has no brand field; shops put it in the product attributes (NavigationAPI names).
+_BRAND_ATTRIBUTES = ("ブランド名", "ブランド", "brand", "Brand")
+
+
+def item_brand(item: Mapping[str, Any]) -> str | None:
+    """The brand of an ItemAPI 2.0 item, from its SKUs' `attributes` ({"name": "ブランド名", "values": [...]})."""
+    variants = [v for v in (item.get("variants") or {}).values() if isinstance(v, Mapping)]
+    attributes = [a for source in (item, *variants) for a in source.get("attributes") or []]
+    for attribute in attributes:
+        if isinstance(attribute, Mapping) and attribute.get("name") in _BRAND_ATTRIBUTES:
+            values = [str(v).strip() for v in attribute.get("values") or [] if str(v).strip()]
+            if values:
+                return values[0][:100]
+    return None
+
+
 # --- orders ---------------------------------------------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-29 19:43:57.916130
+Create Date: 2026-11-29 19:54:09.120274
 """
 
 from collections.abc import Sequence
@@ -176,6 +176,39 @@ def upgrade() -> None:
     sa.UniqueConstraint('store_id', 'entity', 'external_id', name=op.f('uq_bindings_store_id_entity_external_id')),
     sa.UniqueConstraint('store_id', 'entity', 'local_id', name=op.f('uq_bindings_store_id_entity_local_id'))
     )
+    op.create_table('bulk_uploads',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('summary', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('report_path', sa.Text(), nullable=True),
+    sa.Column('created_at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_bulk_uploads_store_id_stores'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_bulk_uploads_user_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bulk_uploads'))
+    )
+    op.create_table('channel_stock',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('sku_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('pushed_qty', sa.Integer(), nullable=True),
+    sa.Column('pushed_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('checked_qty', sa.Integer(), nullable=True),
+    sa.Column('expected_qty', sa.Integer(), nullable=True),
+    sa.Column('drift', sa.Integer(), nullable=True),
+    sa.Column('checked_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['sku_id'], ['skus.id'], name=op.f('fk_channel_stock_sku_id_skus'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_channel_stock_store_id_stores'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_channel_stock')),
+    sa.UniqueConstraint('store_id', 'sku_id', name=op.f('uq_channel_stock_store_id_sku_id'))
+    )
+    with op.batch_alter_table('channel_stock', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_channel_stock_sku_id'), ['sku_id'], unique=False)
+        batch_op.create_index('ix_channel_stock_store_drift', ['store_id', 'drift'], unique=False)
+
     op.create_table('kit_components',
     sa.Column('kit_sku_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('component_sku_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -188,6 +221,35 @@ def upgrade() -> None:
     with op.batch_alter_table('kit_components', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_kit_components_component_sku_id'), ['component_sku_id'], unique=False)
 
+    op.create_table('order_sync_requests',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('start', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('end', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('statuses', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('reason', sa.String(length=20), nullable=False),
+    sa.Column('run_id', sa.BigInteger(), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('counts', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('created_at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_order_sync_requests_store_id_stores'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_sync_requests'))
+    )
+    with op.batch_alter_table('order_sync_requests', schema=None) as batch_op:
+        batch_op.create_index('ix_order_sync_requests_store_status', ['store_id', 'status'], unique=False)
+
+    op.create_table('order_sync_state',
+    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('new_orders_cursor', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('status_cursor', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('history_requested_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('history_done_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_order_sync_state_store_id_stores'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('store_id', name=op.f('pk_order_sync_state'))
+    )
     op.create_table('orders',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -205,6 +267,20 @@ def upgrade() -> None:
     sa.Column('note', sa.Text(), nullable=True),
     sa.Column('created_at', kura.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('channel_status', sa.Integer(), nullable=True),
+    sa.Column('channel_sub_status_id', sa.BigInteger(), nullable=True),
+    sa.Column('channel_sub_status', sa.String(length=100), nullable=True),
+    sa.Column('channel_payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('channel_synced_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('payment_code', sa.Integer(), nullable=True),
+    sa.Column('delivery_method', sa.String(length=100), nullable=True),
+    sa.Column('delivery_class', sa.Integer(), nullable=True),
+    sa.Column('delivery_date', sa.Date(), nullable=True),
+    sa.Column('time_slot', sa.Integer(), nullable=True),
+    sa.Column('cod_fee', sa.BigInteger(), nullable=False),
+    sa.Column('payment_charge', sa.BigInteger(), nullable=False),
+    sa.Column('amounts_fixed', sa.Boolean(), nullable=False),
+    sa.Column('hold', sa.String(length=40), nullable=True),
     sa.Column('orderer_family_name', sa.String(length=100), nullable=False),
     sa.Column('orderer_given_name', sa.String(length=100), nullable=False),
     sa.Column('orderer_family_name_kana', sa.String(length=100), nullable=True),
@@ -233,9 +309,42 @@ def upgrade() -> None:
     sa.UniqueConstraint('store_id', 'order_number', name=op.f('uq_orders_store_id_order_number'))
     )
     with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_orders_channel_status'), ['channel_status'], unique=False)
         batch_op.create_index(batch_op.f('ix_orders_ordered_at'), ['ordered_at'], unique=False)
         batch_op.create_index('ix_orders_status_ordered_at', ['status', 'ordered_at'], unique=False)
         batch_op.create_index('ix_orders_store_id_ordered_at', ['store_id', 'ordered_at'], unique=False)
+
+    op.create_table('outbox',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('dirty_since', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('generation', sa.Integer(), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('next_attempt_at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_outbox_store_id_stores'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),
+    sa.UniqueConstraint('store_id', 'kind', 'key', name=op.f('uq_outbox_store_id_kind_key'))
+    )
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_kind_next_attempt_at', ['kind', 'next_attempt_at'], unique=False)
+
+    op.create_table('stock_buffers',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('sku_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('mode', sa.Enum('units', 'percent', name='buffermode', native_enum=False, length=10), nullable=False),
+    sa.Column('value', sa.Integer(), nullable=False),
+    sa.CheckConstraint('value >= 0', name=op.f('ck_stock_buffers_value_not_negative')),
+    sa.ForeignKeyConstraint(['sku_id'], ['skus.id'], name=op.f('fk_stock_buffers_sku_id_skus'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_stock_buffers_store_id_stores'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stock_buffers')),
+    sa.UniqueConstraint('store_id', 'sku_id', name=op.f('uq_stock_buffers_store_id_sku_id'))
+    )
+    with op.batch_alter_table('stock_buffers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_stock_buffers_sku_id'), ['sku_id'], unique=False)
 
     op.create_table('stock_levels',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -277,6 +386,16 @@ def upgrade() -> None:
         batch_op.create_index('ix_stock_movements_sku_id_id', ['sku_id', 'id'], unique=False)
         batch_op.create_index('ix_stock_movements_warehouse_id_id', ['warehouse_id', 'id'], unique=False)
 
+    op.create_table('store_warehouses',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('warehouse_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('priority', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_store_warehouses_store_id_stores'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['warehouse_id'], ['warehouses.id'], name=op.f('fk_store_warehouses_warehouse_id_warehouses'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_store_warehouses')),
+    sa.UniqueConstraint('store_id', 'warehouse_id', name=op.f('uq_store_warehouses_store_id_warehouse_id'))
+    )
     op.create_table('sync_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -301,6 +420,69 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_sync_log_run_id'), ['run_id'], unique=False)
         batch_op.create_index('ix_sync_log_store_created', ['store_id', 'created_at'], unique=False)
 
+    op.create_table('order_packages',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('basket_id', sa.BigInteger(), nullable=False),
+    sa.Column('goods_total', sa.BigInteger(), nullable=False),
+    sa.Column('shipping_fee', sa.BigInteger(), nullable=False),
+    sa.Column('cod_fee', sa.BigInteger(), nullable=False),
+    sa.Column('total', sa.BigInteger(), nullable=False),
+    sa.Column('carrier_code', sa.String(length=10), nullable=True),
+    sa.Column('shipments', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('family_name', sa.String(length=100), nullable=False),
+    sa.Column('given_name', sa.String(length=100), nullable=False),
+    sa.Column('family_name_kana', sa.String(length=100), nullable=True),
+    sa.Column('given_name_kana', sa.String(length=100), nullable=True),
+    sa.Column('postal_code', sa.String(length=8), nullable=False),
+    sa.Column('prefecture', sa.String(length=10), nullable=False),
+    sa.Column('address_line1', sa.String(length=255), nullable=False),
+    sa.Column('address_line2', sa.String(length=255), nullable=True),
+    sa.Column('phone', sa.String(length=20), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_packages_order_id_orders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_packages')),
+    sa.UniqueConstraint('order_id', 'basket_id', name=op.f('uq_order_packages_order_id_basket_id'))
+    )
+    with op.batch_alter_table('order_packages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_packages_order_id'), ['order_id'], unique=False)
+
+    op.create_table('order_status_changes',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('from_status', sa.Enum('New', 'Partial', 'RFP', 'Packed', 'Ready_to_Ship', 'In_transit', 'Delivered', 'Complete', 'Cancel', 'Cancel_in_progress', 'MP_unpaid', 'Return_initiated', 'Return_approved', 'Return_Rejected', 'Return_Putaway', 'Lost_in_transit', 'Failed_delivery_initiated', 'Failed_delivery_putaway', 'Failed_delivery_complete', 'Reject', 'Approval_inprocess', 'Rejection_inprocess', 'Cancel_by_seller_inprocess', 'Return_completed', 'Cancel_by_seller', name='orderstatus', native_enum=False, length=40), nullable=True),
+    sa.Column('to_status', sa.Enum('New', 'Partial', 'RFP', 'Packed', 'Ready_to_Ship', 'In_transit', 'Delivered', 'Complete', 'Cancel', 'Cancel_in_progress', 'MP_unpaid', 'Return_initiated', 'Return_approved', 'Return_Rejected', 'Return_Putaway', 'Lost_in_transit', 'Failed_delivery_initiated', 'Failed_delivery_putaway', 'Failed_delivery_complete', 'Reject', 'Approval_inprocess', 'Rejection_inprocess', 'Cancel_by_seller_inprocess', 'Return_completed', 'Cancel_by_seller', name='orderstatus', native_enum=False, length=40), nullable=False),
+    sa.Column('at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('actor', sa.String(length=100), nullable=True),
+    sa.Column('note', sa.String(length=500), nullable=True),
+    sa.Column('channel_status', sa.Integer(), nullable=True),
+    sa.Column('channel_sub_status', sa.String(length=100), nullable=True),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_status_changes_order_id_orders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_status_changes'))
+    )
+    with op.batch_alter_table('order_status_changes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_status_changes_order_id'), ['order_id'], unique=False)
+
+    op.create_table('returns',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('status', sa.Enum('initiated', 'approved', 'rejected', 'putaway', 'completed', name='returnstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('reason', sa.String(length=500), nullable=False),
+    sa.Column('warehouse_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('created_at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('decided_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('putaway_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('actor', sa.String(length=100), nullable=True),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_returns_order_id_orders'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['warehouse_id'], ['warehouses.id'], name=op.f('fk_returns_warehouse_id_warehouses'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_returns'))
+    )
+    with op.batch_alter_table('returns', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_returns_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_returns_order_id'), ['order_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_returns_status'), ['status'], unique=False)
+
     op.create_table('order_lines',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -311,9 +493,17 @@ def upgrade() -> None:
     sa.Column('quantity', sa.Integer(), nullable=False),
     sa.Column('unit_price', sa.BigInteger(), nullable=False),
     sa.Column('tax_rate', sa.Integer(), nullable=False),
+    sa.Column('package_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('item_detail_id', sa.BigInteger(), nullable=True),
+    sa.Column('manage_number', sa.String(length=100), nullable=True),
+    sa.Column('variant_id', sa.String(length=100), nullable=True),
+    sa.Column('item_number', sa.String(length=130), nullable=True),
+    sa.Column('sku_info', sa.Text(), nullable=True),
+    sa.Column('selected_choice', sa.Text(), nullable=True),
     sa.CheckConstraint('quantity >= 1', name=op.f('ck_order_lines_quantity_positive')),
     sa.CheckConstraint('unit_price >= 0', name=op.f('ck_order_lines_unit_price_not_negative')),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_lines_order_id_orders'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['package_id'], ['order_packages.id'], name=op.f('fk_order_lines_package_id_order_packages'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['sku_id'], ['skus.id'], name=op.f('fk_order_lines_sku_id_skus'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_order_lines')),
     sa.UniqueConstraint('order_id', 'line_no', name=op.f('uq_order_lines_order_id_line_no'))
@@ -321,20 +511,66 @@ def upgrade() -> None:
     with op.batch_alter_table('order_lines', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_order_lines_sku'), ['sku'], unique=False)
         batch_op.create_index(batch_op.f('ix_order_lines_sku_id'), ['sku_id'], unique=False)
+        batch_op.create_index('ix_order_lines_unknown_sku', ['sku'], unique=False, postgresql_where=sa.text('sku_id IS NULL'), sqlite_where=sa.text('sku_id IS NULL'))
 
-    op.create_table('order_status_changes',
+    op.create_table('parcels',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('from_status', sa.Enum('New', 'Partial', 'RFP', 'Packed', 'Ready_to_Ship', 'In_transit', 'Delivered', 'Complete', 'Cancel', 'Cancel_in_progress', 'MP_unpaid', 'Return_initiated', 'Return_approved', 'Return_Rejected', 'Return_Putaway', 'Lost_in_transit', 'Failed_delivery_initiated', 'Failed_delivery_putaway', 'Failed_delivery_complete', 'Reject', 'Approval_inprocess', 'Rejection_inprocess', 'Cancel_by_seller_inprocess', 'Return_completed', 'Cancel_by_seller', name='orderstatus', native_enum=False, length=40), nullable=True),
-    sa.Column('to_status', sa.Enum('New', 'Partial', 'RFP', 'Packed', 'Ready_to_Ship', 'In_transit', 'Delivered', 'Complete', 'Cancel', 'Cancel_in_progress', 'MP_unpaid', 'Return_initiated', 'Return_approved', 'Return_Rejected', 'Return_Putaway', 'Lost_in_transit', 'Failed_delivery_initiated', 'Failed_delivery_putaway', 'Failed_delivery_complete', 'Reject', 'Approval_inprocess', 'Rejection_inprocess', 'Cancel_by_seller_inprocess', 'Return_completed', 'Cancel_by_seller', name='orderstatus', native_enum=False, length=40), nullable=False),
-    sa.Column('at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('package_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('warehouse_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('carrier_code', sa.String(length=10), nullable=False),
+    sa.Column('tracking_number', sa.String(length=120), nullable=False),
+    sa.Column('status', sa.Enum('label_created', 'shipped', 'delivered', 'failed', 'lost', 'cancelled', name='parcelstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('tracking_status', sa.String(length=30), nullable=True),
+    sa.Column('tracking_url', sa.String(length=500), nullable=True),
+    sa.Column('label_pdf', sa.LargeBinary(), nullable=True),
+    sa.Column('created_at', kura.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('shipped_on', sa.Date(), nullable=True),
+    sa.Column('shipped_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_tracked_at', kura.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('actor', sa.String(length=100), nullable=True),
-    sa.Column('note', sa.String(length=500), nullable=True),
-    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_status_changes_order_id_orders'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_status_changes'))
+    sa.Column('shipping_detail_id', sa.BigInteger(), nullable=True),
+    sa.Column('report_status', sa.Enum('none', 'pending', 'reported', 'failed', name='reportstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('report_attempts', sa.Integer(), nullable=False),
+    sa.Column('report_error', sa.Text(), nullable=True),
+    sa.Column('reported_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_parcels_order_id_orders'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['package_id'], ['order_packages.id'], name=op.f('fk_parcels_package_id_order_packages'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['warehouse_id'], ['warehouses.id'], name=op.f('fk_parcels_warehouse_id_warehouses'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_parcels')),
+    sa.UniqueConstraint('carrier_code', 'tracking_number', name=op.f('uq_parcels_carrier_code_tracking_number'))
     )
-    with op.batch_alter_table('order_status_changes', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_order_status_changes_order_id'), ['order_id'], unique=False)
+    with op.batch_alter_table('parcels', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_parcels_order_id'), ['order_id'], unique=False)
+        batch_op.create_index('ix_parcels_status_carrier', ['status', 'carrier_code'], unique=False)
+
+    op.create_table('parcel_lines',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('parcel_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('order_line_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.CheckConstraint('quantity >= 1', name=op.f('ck_parcel_lines_quantity_positive')),
+    sa.ForeignKeyConstraint(['order_line_id'], ['order_lines.id'], name=op.f('fk_parcel_lines_order_line_id_order_lines'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['parcel_id'], ['parcels.id'], name=op.f('fk_parcel_lines_parcel_id_parcels'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_parcel_lines'))
+    )
+    with op.batch_alter_table('parcel_lines', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_parcel_lines_order_line_id'), ['order_line_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_parcel_lines_parcel_id'), ['parcel_id'], unique=False)
+
+    op.create_table('return_lines',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('return_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('order_line_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.CheckConstraint('quantity >= 1', name=op.f('ck_return_lines_quantity_positive')),
+    sa.ForeignKeyConstraint(['order_line_id'], ['order_lines.id'], name=op.f('fk_return_lines_order_line_id_order_lines'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['return_id'], ['returns.id'], name=op.f('fk_return_lines_return_id_returns'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_return_lines'))
+    )
+    with op.batch_alter_table('return_lines', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_return_lines_return_id'), ['return_id'], unique=False)
 
     op.create_table('stock_reservations',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -363,20 +599,46 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_stock_reservations_order_line_id'))
 
     op.drop_table('stock_reservations')
-    with op.batch_alter_table('order_status_changes', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_order_status_changes_order_id'))
+    with op.batch_alter_table('return_lines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_return_lines_return_id'))
 
-    op.drop_table('order_status_changes')
+    op.drop_table('return_lines')
+    with op.batch_alter_table('parcel_lines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_parcel_lines_parcel_id'))
+        batch_op.drop_index(batch_op.f('ix_parcel_lines_order_line_id'))
+
+    op.drop_table('parcel_lines')
+    with op.batch_alter_table('parcels', schema=None) as batch_op:
+        batch_op.drop_index('ix_parcels_status_carrier')
+        batch_op.drop_index(batch_op.f('ix_parcels_order_id'))
+
+    op.drop_table('parcels')
     with op.batch_alter_table('order_lines', schema=None) as batch_op:
+        batch_op.drop_index('ix_order_lines_unknown_sku', postgresql_where=sa.text('sku_id IS NULL'), sqlite_where=sa.text('sku_id IS NULL'))
         batch_op.drop_index(batch_op.f('ix_order_lines_sku_id'))
         batch_op.drop_index(batch_op.f('ix_order_lines_sku'))
 
     op.drop_table('order_lines')
+    with op.batch_alter_table('returns', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_returns_status'))
+        batch_op.drop_index(batch_op.f('ix_returns_order_id'))
+        batch_op.drop_index(batch_op.f('ix_returns_created_at'))
+
+    op.drop_table('returns')
+    with op.batch_alter_table('order_status_changes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_order_status_changes_order_id'))
+
+    op.drop_table('order_status_changes')
+    with op.batch_alter_table('order_packages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_order_packages_order_id'))
+
+    op.drop_table('order_packages')
     with op.batch_alter_table('sync_log', schema=None) as batch_op:
         batch_op.drop_index('ix_sync_log_store_created')
         batch_op.drop_index(batch_op.f('ix_sync_log_run_id'))
 
     op.drop_table('sync_log')
+    op.drop_table('store_warehouses')
     with op.batch_alter_table('stock_movements', schema=None) as batch_op:
         batch_op.drop_index('ix_stock_movements_warehouse_id_id')
         batch_op.drop_index('ix_stock_movements_sku_id_id')
@@ -387,16 +649,36 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_stock_levels_sku_id'))
 
     op.drop_table('stock_levels')
+    with op.batch_alter_table('stock_buffers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_stock_buffers_sku_id'))
+
+    op.drop_table('stock_buffers')
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_kind_next_attempt_at')
+
+    op.drop_table('outbox')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('ix_orders_store_id_ordered_at')
         batch_op.drop_index('ix_orders_status_ordered_at')
         batch_op.drop_index(batch_op.f('ix_orders_ordered_at'))
+        batch_op.drop_index(batch_op.f('ix_orders_channel_status'))
 
     op.drop_table('orders')
+    op.drop_table('order_sync_state')
+    with op.batch_alter_table('order_sync_requests', schema=None) as batch_op:
+        batch_op.drop_index('ix_order_sync_requests_store_status')
+
+    op.drop_table('order_sync_requests')
     with op.batch_alter_table('kit_components', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_kit_components_component_sku_id'))
 
     op.drop_table('kit_components')
+    with op.batch_alter_table('channel_stock', schema=None) as batch_op:
+        batch_op.drop_index('ix_channel_stock_store_drift')
+        batch_op.drop_index(batch_op.f('ix_channel_stock_sku_id'))
+
+    op.drop_table('channel_stock')
+    op.drop_table('bulk_uploads')
     op.drop_table('bindings')
     op.drop_table('stores')
     with op.batch_alter_table('skus', schema=None) as batch_op:

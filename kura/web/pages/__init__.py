@@ -4,7 +4,18 @@ from fastapi import APIRouter
 
 from kura import i18n
 from kura.orders.statuses import OrderStatus
-from kura.web.pages import account, home, integrations, inventory, orders, products
+from kura.web.pages import (
+    account,
+    bulk,
+    home,
+    integrations,
+    inventory,
+    orders,
+    ordersync,
+    products,
+    shipping,
+    stocksync,
+)
 from kura.web.pages.forms import query_with
 from kura.web.templating import env
 
@@ -24,4 +35,8 @@ routers: list[APIRouter] = [
     inventory.router,
     orders.router,
     integrations.router,
+    bulk.router,
+    shipping.router,
+    ordersync.router,
+    stocksync.router,
 ]

@@ -9,12 +9,22 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from kura.auth.models import User
+from kura.channels.rakuten.statuses import ORDER_PROGRESS
 from kura.db import Database
 from kura.errors import KuraError
 from kura.japan import prefecture
 from kura.orders.models import Address
-from kura.orders.service import allocate, change_status, count_by_status, get_order, line_reservations, list_orders
+from kura.orders.service import (
+    allocate,
+    change_status,
+    count_by_channel_status,
+    count_by_status,
+    get_order,
+    line_reservations,
+    list_orders,
+)
 from kura.orders.statuses import FINAL, OrderStatus, allowed_next
+from kura.stores.service import list_stores
 from kura.web.deps import get_db, page_user
 from kura.web.pages.forms import Window, is_partial, page_writer
 from kura.web.templating import render
@@ -68,15 +78,22 @@ def order_list(
     status: str = "",
     q: str = "",
     page: int = 1,
+    store: str = "",
+    rakuten: str = "",
     user: User = Depends(page_user),
     db: Database = Depends(get_db),
 ) -> Response:
     window = Window.of(page)
-    filters = {"status": status, "q": q}
+    filters = {"status": status, "q": q, "store": store, "rakuten": rakuten}
     chosen = status if status in OrderStatus.__members__ else None
+    store_id = int(store) if store.isdigit() else None
+    progress = int(rakuten) if rakuten.isdigit() else None  # Rakuten's orderProgress
     with db.reader() as s:
-        counts = count_by_status(s, q=q or None)
-        found = list_orders(s, status=chosen, q=q or None, limit=window.per_page, offset=window.offset)
+        counts = count_by_status(s, q=q or None, store_id=store_id, channel_status=progress)
+        rakuten_counts = count_by_channel_status(s, status=chosen, store_id=store_id, q=q or None)
+        found = list_orders(s, status=chosen, q=q or None, store_id=store_id, channel_status=progress,
+                            limit=window.per_page, offset=window.offset)  # fmt: skip
+        stores = [(st.id, st.name) for st in list_stores(s)]
         s.expunge_all()
     tabs = [st for st in OrderStatus if st in MAIN_TABS or counts[st] or st.value == chosen]
     context: dict[str, Any] = {
@@ -89,6 +106,9 @@ def order_list(
         "tabs": tabs,
         "all_count": sum(counts.values()),
         "chosen": chosen,
+        "stores": stores,
+        "rakuten_counts": rakuten_counts,
+        "rakuten_statuses": sorted(ORDER_PROGRESS),
     }
     if is_partial(request, "results"):
         return render(request, "orders/_results.html", **context)

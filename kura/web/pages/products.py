@@ -263,8 +263,12 @@ def _form_page(
 
 
 @router.get("/products/new")
-def new_product_form(request: Request, type: str = "single", user: User = Depends(page_writer)) -> Response:
-    return _form_page(request, user, {"type": type if type in TYPES else "single", "active": "1"})
+def new_product_form(
+    request: Request, type: str = "single", code: str = "", name: str = "", user: User = Depends(page_writer)
+) -> Response:
+    # code and name come prefilled from an order line Kura did not know (an order on hold for its SKU)
+    form = {"type": type if type in TYPES else "single", "active": "1", "code": code.strip(), "name": name.strip()}
+    return _form_page(request, user, form)
 
 
 @router.post("/products/new/variants")

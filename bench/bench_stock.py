@@ -1,0 +1,511 @@
+"""Benchmark of the stock push against the RMS sandbox with its default rate limits (bulk.upsert 1 req/s).
+
+(a) latency from a committed stock change to the sandbox writing a quantity that reflects it, p50/p95/p99:
+    single changes, and bursts of 1,000 changes/s as they arrive in practice — many changes per transaction
+    (a goods receipt, a stock count, an Excel upload): by default 20 transactions/s × 50 changes of random SKUs
+    among 300 listed ones, for 15 s, through the inventory service (receive/adjust → _apply → the outbox).
+    Per change: the first bulk.upsert whose quantities were read after the change's commit carries it; its time
+    is the sandbox's own write time, and Kura's record of the pushes is checked against the sandbox's writes
+    log (same calls, same quantities) and the final quantities. Singles are also timed by polling the
+    sandbox's stock endpoint. Kura runs embedded (Huey consumer threads + dispatcher in this process).
+    Goal p99 ≤ 2 s; coalescing is what makes it possible at 1 upsert/s: while ≤ 400 distinct SKUs are dirty
+    per second one call a second carries them all (more than 400 and latency grows), hence the 300-SKU universe.
+(b) a full Sync Stock of N SKUs (default 50,000) against the bound ⌈N / 400⌉ calls at 1 req/s. Goal ≤ 1.1×.
+(c) oversell: buyers buy at 2 orders/s on Rakuten while warehouse stock also changes; Kura learns of each
+    order after an import lag (the order poll) and takes the unit off; a unit Kura cannot take off was sold
+    beyond what Kura had. Goal 0 with the default buffer.
+
+The sandbox runs in its own process (`python -m rms_sandbox`), Kura on a SQLite file.
+Run: python bench/bench_stock.py [--skus 50000] [--burst-seconds 15] [--burst-skus 300] [--burst-tx-rate 20]
+     [--burst-tx-size 50] [--oversell-seconds 150] [--skip-latency] [--skip-full] [--skip-oversell]"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import insert, select  # noqa: E402
+
+from kura.catalog.models import Product, ProductType, Sku  # noqa: E402
+from kura.channels.rakuten import stock  # noqa: E402
+from kura.db import Database, utcnow  # noqa: E402
+from kura.errors import InsufficientStock  # noqa: E402
+from kura.inventory import channel_stock  # noqa: E402
+from kura.inventory.models import StockLevel  # noqa: E402
+from kura.inventory.service import adjust, create_warehouse, receive  # noqa: E402
+from kura.jobs import outbox, registry  # noqa: E402
+from kura.jobs.queue import EmbeddedJobs, make_huey  # noqa: E402
+from kura.migrate import upgrade  # noqa: E402
+from kura.secrets import encrypt  # noqa: E402
+from kura.stores.models import Binding, BindingEntity, Channel, Store  # noqa: E402
+
+UPSERT_RATE = 1.0  # inventories.bulk.upsert, req/s (the sandbox's default, reference §8)
+BATCH = 400
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+class Sandbox:
+    def __init__(self, tmp: Path) -> None:
+        port = 18765 + random.randint(0, 1000)
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rms_sandbox", "--port", str(port), "--db", str(tmp / "sandbox.db"),
+             "--seed", "7", "--items", "3", "--orders", "0", "--clock", "real"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        self.http = httpx.Client(base_url=self.url, timeout=60)
+        for _ in range(200):
+            try:
+                self.shop = self.http.get("/_sandbox/shops").json()["shops"][0]
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("sandbox did not start")
+
+    def stock(self) -> dict[tuple[str, str], int]:
+        rows = self.http.get(f"/_sandbox/shops/{self.shop['shop_id']}/stock").json()["stock"]
+        return {(r["manageNumber"], r["variantId"]): int(r["quantity"]) for r in rows}
+
+    def order(self, mn: str, vid: str) -> bool:
+        r = self.http.post(f"/_sandbox/shops/{self.shop['shop_id']}/orders",
+                           json={"items": [{"manageNumber": mn, "variantId": vid, "units": 1}]})  # fmt: skip
+        return r.status_code < 300
+
+    def writes(self) -> list[dict[str, Any]]:
+        return list(self.http.get(f"/_sandbox/shops/{self.shop['shop_id']}/writes",
+                                  params={"function": "inventories.bulk.upsert"}).json()["writes"])  # fmt: skip
+
+    def upsert_requests(self) -> int:
+        stats = self.http.get("/_sandbox/stats").json()["stats"]
+        return sum(s["requests"] for s in stats if s["function"] == "inventories.bulk.upsert")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def make_store(db: Database, sb: Sandbox, name: str, buffer: dict[str, Any] | None) -> int:
+    with db.transaction() as s:
+        settings = {"stock_buffer": buffer} if buffer is not None else {}
+        store = Store(name=name, channel=Channel.rakuten, shop_code=f"{sb.shop['shop_url']}-{name}",
+                      api_base_url=sb.url, license_key_enc=encrypt(sb.shop["license_key"]),
+                      service_secret_enc=encrypt(sb.shop["service_secret"]), settings=settings)  # fmt: skip
+        s.add(store)
+        s.flush()
+        return store.id
+
+
+def make_skus(db: Database, store_id: int, warehouse_id: int, prefix: str, n: int, units: int,
+              per_item: int = 100) -> list[tuple[str, str, str]]:  # fmt: skip
+    """n single SKUs bound on the store as <prefix-item>/<sku>, `units` each, by bulk inserts."""
+    now = utcnow()
+    made: list[tuple[str, str, str]] = []
+    with db.transaction() as s:
+        for start in range(0, n, 5000):
+            codes = [f"{prefix}-{i:06d}" for i in range(start, min(n, start + 5000))]
+            s.execute(insert(Product), [{"type": ProductType.single, "code": c, "name": c, "selling_price": 1000,
+                                         "images": [], "axes": [], "attributes": {}, "search_text": c.lower(),
+                                         "active": True, "created_at": now, "updated_at": now} for c in codes])
+            pids = dict(s.execute(select(Product.code, Product.id).where(Product.code.in_(codes))).all())
+            s.execute(insert(Sku), [{"code": c, "product_id": pids[c], "axis_values": {}, "active": True,
+                                     "created_at": now} for c in codes])
+            sids = dict(s.execute(select(Sku.code, Sku.id).where(Sku.code.in_(codes))).all())
+            rows = []
+            for c in codes:
+                mn = f"{prefix}-item-{int(c.rsplit('-', 1)[1]) // per_item:04d}".lower()
+                rows.append({"store_id": store_id, "entity": BindingEntity.sku, "local_id": sids[c],
+                             "external_id": f"{mn}/{c}", "data": {"manage_number": mn, "variant_id": c},
+                             "created_at": now})
+                made.append((c, mn, c))
+            s.execute(insert(Binding), rows)
+            if units:
+                s.execute(insert(StockLevel), [{"warehouse_id": warehouse_id, "sku_id": sids[c], "on_hand": units,
+                                                "reserved": 0, "updated_at": now} for c in codes])
+    return made
+
+
+# --------------------------------------------------------------------------------------------- (a)
+
+
+class PushLog:
+    """Kura's side of every successful inventories.bulk.upsert of the pusher: when its quantities were read (a
+    read that begins after a commit sees that commit), when RMS answered, and what it sent."""
+
+    def __init__(self) -> None:
+        self.pushes: list[tuple[float, float, list[tuple[str, str, int]]]] = []
+        self._local = threading.local()
+        self._targets = stock.targets
+
+    def install(self) -> None:
+        def targets(session: Any, store_id: int, codes: Any = None) -> Any:
+            self._local.read_at = time.time()  # before the reader's first query, so before its snapshot
+            return self._targets(session, store_id, codes)
+
+        def factory(store: Store, db: Database) -> Any:
+            client = stock._default_client(store, db)
+            upsert = client.bulk_upsert_inventories
+
+            def recorded(updates: Any) -> None:
+                read_at = getattr(self._local, "read_at", 0.0)
+                upsert(updates)
+                self.pushes.append((read_at, time.time(), [(u.manage_number, u.variant_id, u.quantity)
+                                                            for u in updates]))  # fmt: skip
+
+            client.bulk_upsert_inventories = recorded  # type: ignore[method-assign]
+            return client
+
+        stock.targets = targets
+        stock.set_client_factory(factory)
+
+    def uninstall(self) -> None:
+        stock.targets = self._targets
+        stock.set_client_factory(None)
+
+
+def _cpu_s(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process (this one when None)."""
+    if pid is None:
+        return time.process_time()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pending_stock(db: Database, store_id: int) -> int:
+    with db.reader() as s:
+        return len(outbox.pending(s, store_id, kind="stock"))
+
+
+def _wait_drained(db: Database, store_id: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _pending_stock(db, store_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def bench_latency(db: Database, sb: Sandbox, warehouse_id: int, burst_seconds: float, burst_skus: int,
+                  tx_rate: float, tx_size: int) -> dict[str, Any]:  # fmt: skip
+    store_id = make_store(db, sb, "latency", {"mode": "units", "value": 0})
+    skus = make_skus(db, store_id, warehouse_id, "lat", 20, 0)
+    universe = make_skus(db, store_id, warehouse_id, "bst", burst_skus, 50)
+    pushlog = PushLog()
+    pushlog.install()
+    first_write = max((w["id"] for w in sb.writes()), default=0)
+    with db.transaction() as s:  # first push of every SKU, so the later ones only change values
+        channel_stock.mark_store_dirty(s, store_id)
+    _wait_drained(db, store_id)
+    time.sleep(3)
+    observed: list[tuple[float, dict[tuple[str, str], int]]] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            observed.append((time.time(), sb.stock()))
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    qty = {c: 0 for c, _, _ in skus} | {c: 50 for c, _, _ in universe}
+    commits: list[tuple[float, str, int]] = []  # (wall time the commit returned, SKU, its quantity after it)
+
+    rng = random.Random(1)
+    for _ in range(25):  # single changes, spaced 0.3–12 s (some after the pusher stopped lingering)
+        code = rng.choice(skus)[0]
+        with db.transaction() as s:
+            receive(s, warehouse_id, code, 1)
+        qty[code] += 1
+        commits.append((time.time(), code, qty[code]))
+        time.sleep(rng.choice([0.3, 1.0, 2.5, 4.0, 12.0]))
+    stop.set()
+    poller.join()
+    singles = len(commits)
+    by_code = {c: (mn, vid) for c, mn, vid in skus + universe}
+    polled: list[float] = []  # singles, as the sandbox's stock endpoint showed them (quantities only grow)
+    for t, code, q in commits:
+        key = by_code[code]
+        seen = next((ot for ot, state in observed if ot >= t and state.get(key, -1) >= q), None)
+        polled.append((seen - t) if seen is not None else float("inf"))
+
+    # Bursts: tx_rate transactions a second, each tx_size changes of random SKUs of the universe (receipts,
+    # and stock-count corrections down), through the inventory service, so every change goes through _apply
+    # and marks the outbox in its transaction.
+    codes = [c for c, _, _ in universe]
+    brng = random.Random(2)
+    load_before, cpu_before, sb_cpu_before = os.getloadavg(), _cpu_s(), _cpu_s(sb.proc.pid)
+    tx_times: list[float] = []
+    started = time.time()
+    n_tx = 0
+    while time.time() < started + burst_seconds:
+        ahead = started + n_tx / tx_rate - time.time()
+        if ahead > 0:
+            time.sleep(ahead)
+        after = dict.fromkeys(codes, 0)
+        picks: list[str] = []
+        t0 = time.time()
+        with db.transaction() as s:
+            for _ in range(tx_size):
+                code = brng.choice(codes)
+                now = qty[code] + after[code]
+                if now >= 3 and brng.random() < 0.4:
+                    delta = -brng.randint(1, 3)
+                    adjust(s, warehouse_id, code, delta, reference="stock count")
+                else:
+                    delta = brng.randint(1, 5)
+                    receive(s, warehouse_id, code, delta, reference="goods receipt")
+                after[code] += delta
+                picks.append(code)
+        t = time.time()
+        tx_times.append(t - t0)
+        for code in picks:
+            qty[code] += after[code]
+            after[code] = 0
+        commits.extend((t, code, qty[code]) for code in picks)  # every change of the tx commits at t
+        n_tx += 1
+    burst_end = time.time()
+    burst_n = len(commits) - singles
+    burst_rate = burst_n / (burst_end - started)
+    _wait_drained(db, store_id)
+    time.sleep(1.5)
+    load_after, cpu, sb_cpu = os.getloadavg(), _cpu_s() - cpu_before, _cpu_s(sb.proc.pid) - sb_cpu_before
+    pushlog.uninstall()
+
+    # Verify Kura's record against the sandbox's writes log: the same upserts, in order, same quantities.
+    writes = [w for w in sb.writes() if w["id"] > first_write and int(w["status"]) < 300]
+    mismatched = 0
+    write_at: list[float] = []
+    for (_, _, sent), w in zip(pushlog.pushes, writes, strict=False):
+        body = {(str(r["manageNumber"]).lower(), str(r["variantId"]), int(r["quantity"]))
+                for r in (w.get("body") or {}).get("inventories", [])}  # fmt: skip
+        mismatched += body != {(mn.lower(), vid, q) for mn, vid, q in sent}
+        write_at.append(float(w["at"]["epoch"]))
+    same_log = len(writes) == len(pushlog.pushes) and not mismatched
+    final = sb.stock()
+    wrong_final = sum(final.get(by_code[c]) != q for c, q in qty.items())
+
+    # Per change: the first push whose read began after its commit carries it; the sandbox wrote that push at
+    # write_at (its own clock) — latency = write_at − commit. Conservative: a push that read the change
+    # between the commit and the moment it was recorded is not counted.
+    per_key: dict[tuple[str, str], list[int]] = {}
+    for i, (_, _, sent) in enumerate(pushlog.pushes):
+        for mn, vid, _ in sent:
+            per_key.setdefault((mn, vid), []).append(i)
+    reads = [p[0] for p in pushlog.pushes]
+    latencies: list[float] = []
+    for t, code, _ in commits:
+        found = per_key.get(by_code[code], [])
+        k = bisect.bisect_left([reads[i] for i in found], t) if found else 0
+        if k < len(found) and found[k] < len(write_at):
+            latencies.append(write_at[found[k]] - t)
+        else:
+            latencies.append(float("inf"))
+    single, burst = latencies[:singles], latencies[singles:]
+    burst_pushes = [p for p in pushlog.pushes if p[1] >= started]
+    return {"single_n": len(single), "single_p50": pct(single, 50), "single_p95": pct(single, 95),
+            "single_p99": pct(single, 99), "single_polled_p50": pct(polled, 50), "single_polled_p99": pct(polled, 99),
+            "burst_n": burst_n, "burst_rate": burst_rate, "burst_tx": n_tx, "tx_size": tx_size,
+            "tx_rate": n_tx / (burst_end - started), "tx_p50_ms": pct(tx_times, 50) * 1000,
+            "tx_p99_ms": pct(tx_times, 99) * 1000, "burst_skus": burst_skus, "burst_seconds": burst_end - started,
+            "burst_p50": pct(burst, 50), "burst_p95": pct(burst, 95), "burst_p99": pct(burst, 99),
+            "burst_max": max(burst), "burst_upserts": len(burst_pushes),
+            "burst_records": sum(len(p[2]) for p in burst_pushes),
+            "max_batch": max((len(p[2]) for p in burst_pushes), default=0), "same_log": same_log,
+            "log_counts": (len(pushlog.pushes), len(writes), mismatched), "wrong_final": wrong_final,
+            "load_before": load_before, "load_after": load_after, "cpu_kura": cpu, "cpu_sandbox": sb_cpu,
+            "upsert_calls": sb.upsert_requests()}  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------- (b)
+
+
+def bench_full_sync(db: Database, sb: Sandbox, warehouse_id: int, n: int) -> dict[str, Any]:
+    from kura.jobs.runs import run_job
+
+    store_id = make_store(db, sb, "full", {"mode": "units", "value": 0})
+    made = time.monotonic()
+    make_skus(db, store_id, warehouse_id, "full", n, 5)
+    setup = time.monotonic() - made
+    calls = math.ceil(n / BATCH)
+    bound = calls / UPSERT_RATE
+    before = sb.upsert_requests()
+    started = time.monotonic()
+    run = run_job(db, stock.SYNC_JOB, store_id,
+                  lambda sid, progress: stock.sync_stock(db, store_id, progress=progress), lease_ttl_s=300)  # fmt: skip
+    took = time.monotonic() - started
+    return {"skus": n, "setup_s": setup, "seconds": took, "calls": calls, "bound_s": bound, "ratio": took / bound,
+            "status": run.status.value, "counts": run.counts, "requests": sb.upsert_requests() - before}
+
+
+# --------------------------------------------------------------------------------------------- (c)
+
+
+def bench_oversell(db: Database, sb: Sandbox, warehouse_id: int, seconds: float, n_skus: int, units: int,
+                   import_lag_s: float, order_rate: float) -> dict[str, Any]:  # fmt: skip
+    from kura.catalog.service import ProductFields, create_single
+    from kura.channels.rakuten import listing
+
+    store_id = make_store(db, sb, "oversell", None)  # the default buffer
+    with db.transaction() as s:
+        s.get_one(Store, store_id).settings = {"default_genre_id": "100371"}
+    skus: list[tuple[str, str, str]] = []
+    for i in range(n_skus):  # real items on the sandbox, so its buyers can buy them
+        code = f"ovs-{i:04d}"
+        with db.transaction() as s:
+            product_id = create_single(s, code, ProductFields(name=f"商品{i}", selling_price=1000)).id
+            receive(s, warehouse_id, code, units)
+        result = listing.list_product(db, store_id, product_id)
+        assert result.listed, result.problems
+        skus.append((code, code, code))
+    time.sleep(3)  # listing marked the SKUs dirty; the pusher sends the store's quantity (with its buffer)
+    rng = random.Random(3)
+    sold: list[tuple[float, str]] = []
+    stop = threading.Event()
+    tally = {"orders": 0, "sold_out": 0, "oversold": 0, "imported": 0, "warehouse_changes": 0}
+    lock = threading.Lock()
+
+    def buyers() -> None:
+        while not stop.is_set():
+            code, mn, vid = rng.choice(skus)
+            if sb.order(mn, vid):
+                with lock:
+                    sold.append((time.monotonic(), code))
+                    tally["orders"] += 1
+            else:
+                tally["sold_out"] += 1
+            time.sleep(1 / order_rate)
+
+    def order_import() -> None:  # Kura learns of each order import_lag_s after it was placed
+        while not stop.is_set() or sold:
+            with lock:
+                due = [x for x in sold if x[0] <= time.monotonic() - import_lag_s or stop.is_set()]
+                for x in due:
+                    sold.remove(x)
+            for _, code in due:
+                try:
+                    with db.transaction() as s:
+                        adjust(s, warehouse_id, code, -1, reference="rakuten-order")
+                    tally["imported"] += 1
+                except InsufficientStock:
+                    tally["oversold"] += 1  # sold on Rakuten, but Kura had no unit left for it
+            time.sleep(0.2)
+
+    def warehouse() -> None:  # receipts and write-offs in the warehouse, ~1/s
+        w = random.Random(5)
+        while not stop.is_set():
+            code = w.choice(skus)[0]
+            try:
+                with db.transaction() as s:
+                    if w.random() < 0.5:
+                        adjust(s, warehouse_id, code, -1, reference="damaged")
+                    else:
+                        receive(s, warehouse_id, code, w.randint(1, 2))
+                tally["warehouse_changes"] += 1
+            except InsufficientStock:
+                pass
+            time.sleep(1.0)
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (buyers, order_import, warehouse)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    return {**tally, "seconds": seconds, "skus": n_skus, "units_each": units, "import_lag_s": import_lag_s,
+            "buffer": channel_stock.DEFAULT_BUFFER.to_dict()}
+
+
+def _load(avg: tuple[float, float, float]) -> str:
+    return " ".join(f"{x:.2f}" for x in avg)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skus", type=int, default=50_000)
+    ap.add_argument("--burst-seconds", type=float, default=15.0)
+    ap.add_argument("--burst-skus", type=int, default=300, help="the SKUs a burst changes (≤ 400: one upsert)")
+    ap.add_argument("--burst-tx-rate", type=float, default=20.0, help="burst transactions a second")
+    ap.add_argument("--burst-tx-size", type=int, default=50, help="stock changes per burst transaction")
+    ap.add_argument("--oversell-seconds", type=float, default=150.0)
+    ap.add_argument("--oversell-skus", type=int, default=60)
+    ap.add_argument("--oversell-units", type=int, default=6)
+    ap.add_argument("--import-lag", type=float, default=5.0)
+    ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--skip-full", action="store_true")
+    ap.add_argument("--skip-oversell", action="store_true")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-stock-"))
+    url = f"sqlite:///{tmp / 'kura.db'}"
+    upgrade(url)
+    os.environ.setdefault("KURA_SECRET_KEY_FILE", str(tmp / "secret.key"))
+    db = Database(url)
+    sb = Sandbox(tmp)
+    huey = make_huey(f"sqlite:///{tmp / 'queue.db'}", name="bench-stock")
+    import kura.jobs.queue as queue
+
+    queue.get_huey = lambda: huey  # type: ignore[assignment]  # kicks after commit go to the embedded queue
+    jobs = EmbeddedJobs(huey, db, workers=4, dispatch_interval_s=1.0)
+    jobs.start()
+    try:
+        with db.transaction() as s:
+            warehouse_id = create_warehouse(s, "BENCH", "bench").id
+        if not args.skip_latency:
+            r = bench_latency(db, sb, warehouse_id, args.burst_seconds, args.burst_skus, args.burst_tx_rate,
+                              args.burst_tx_size)  # fmt: skip
+            print(f"(a) latency commit → sandbox write, single changes (n={r['single_n']}): "
+                  f"p50 {r['single_p50']:.2f} s, p95 {r['single_p95']:.2f} s, p99 {r['single_p99']:.2f} s "
+                  f"(as polled from the sandbox's stock "
+                  f"endpoint: p50 {r['single_polled_p50']:.2f} s, p99 {r['single_polled_p99']:.2f} s)")
+            print(f"(a) latency under bursts: {r['burst_n']} changes in {r['burst_seconds']:.1f} s = "
+                  f"{r['burst_rate']:.0f} changes/s ({r['burst_tx']} transactions × {r['tx_size']} changes, "
+                  f"{r['tx_rate']:.1f} tx/s, commit p50 {r['tx_p50_ms']:.0f} ms / p99 {r['tx_p99_ms']:.0f} ms; "
+                  f"random SKUs among {r['burst_skus']} listed): p50 {r['burst_p50']:.2f} s, "
+                  f"p95 {r['burst_p95']:.2f} s, p99 {r['burst_p99']:.2f} s, max {r['burst_max']:.2f} s "
+                  "(goal p99 ≤ 2 s)")
+            print(f"    {r['burst_upserts']} bulk.upsert calls carried {r['burst_records']} records (largest batch "
+                  f"{r['max_batch']}); Kura's push record matches the sandbox's writes log: {r['same_log']} "
+                  f"(pushes, writes, mismatched = {r['log_counts']}); SKUs whose final sandbox quantity differs from "
+                  f"Kura's: {r['wrong_final']}")
+            print(f"    load average before {_load(r['load_before'])}, after {_load(r['load_after'])} "
+                  f"({os.cpu_count()} CPUs); CPU during the burst: Kura process {r['cpu_kura']:.1f} s, "
+                  f"sandbox {r['cpu_sandbox']:.1f} s over {r['burst_seconds']:.1f} s")
+        if not args.skip_full:
+            r = bench_full_sync(db, sb, warehouse_id, args.skus)
+            print(f"(b) Sync Stock of {r['skus']} SKUs: {r['seconds']:.1f} s; bound ⌈{r['skus']}/400⌉ = {r['calls']} "
+                  f"calls at {UPSERT_RATE:g} req/s = {r['bound_s']:.0f} s; ratio {r['ratio']:.3f} (goal ≤ 1.1); "
+                  f"run {r['status']} {r['counts']}; upsert requests {r['requests']} (setup {r['setup_s']:.1f} s)")
+        if not args.skip_oversell:
+            r = bench_oversell(db, sb, warehouse_id, args.oversell_seconds, args.oversell_skus, args.oversell_units,
+                               args.import_lag, 2.0)
+            print(f"(c) oversell over {r['seconds']:.0f} s, {r['skus']} SKUs × {r['units_each']} units, buyers 2 "
+                  f"orders/s, order import lag {r['import_lag_s']:g} s, default buffer {r['buffer']}: "
+                  f"{r['orders']} orders, {r['sold_out']} refused as sold out, {r['warehouse_changes']} warehouse "
+                  f"changes, units sold beyond what Kura had: {r['oversold']} (goal 0)")
+        with db.reader() as s:
+            print(f"outbox rows left: {len(outbox.pending(s, kind='stock'))}")
+    finally:
+        jobs.stop()
+        sb.close()
+        db.dispose()
+    _ = statistics, registry
+
+
+if __name__ == "__main__":
+    main()
