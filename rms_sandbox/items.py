@@ -831,8 +831,8 @@ def _search_indexed(ctx: Ctx, stubs: bool, sort_key: str, sort_order: str, by_cu
             where += " AND manage_number < ?"
             args.append(after[1])
         else:
-            where += f" AND ({column} < ? OR ({column} = ? AND manage_number < ?))"
-            args += [after[0], after[0], after[1]]
+            where += f" AND ({column}, manage_number) < (?, ?)"  # a row value: a range on the index
+            args += [after[0], after[1]]
     args.append(hits)
     limit = "LIMIT ?"
     if not by_cursor:
