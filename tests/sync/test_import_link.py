@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from kura.catalog.models import Product, ProductType, Sku
 from kura.catalog.service import ProductFields, create_group, create_single
 from kura.db import Database
+from kura.jobs.outbox import OutboxRow
 from kura.jobs.runs import RunStatus
 from kura.stores.models import Binding, BindingEntity, SyncLogEntry
 from tests.sync.conftest import Sync, kura_state
@@ -59,6 +60,11 @@ def test_second_store_with_the_same_items_links_and_keeps_kuras_values(sync: Syn
     assert counts["errors"] == counts["duplicates"] == counts["products_created"] == counts["skus_created"] == 0
     assert counts["products_linked"] == 40 and counts["skus_linked"] == len(before["skus"])
     assert _catalog(db) == before, "the second store created or changed products"
+    # Kura's stock is the master: every SKU the second store was linked to is queued for a stock push there
+    # (no stock change would send it, and the first-stock rule leaves Kura's stock as it is).
+    with db.reader() as s:
+        queued = set(s.scalars(select(OutboxRow.key).where(OutboxRow.store_id == b, OutboxRow.kind == "stock")))
+    assert queued == {code for code, *_ in before["skus"].values()}
     state_a, state_b = kura_state(db, a), kura_state(db, b)
     assert state_b["sku_bindings"] == state_a["sku_bindings"]  # each variant on the very SKU of the first store
     assert state_b["product_bindings"] == state_a["product_bindings"]

@@ -53,6 +53,7 @@ from kura.channels.rakuten.errors import Permanent, RmsError, Suspended
 from kura.channels.rakuten.mapping import Listing, ListingVariant, item_brand, listing_from_rakuten
 from kura.db import Database, utcnow
 from kura.errors import KuraError
+from kura.inventory import channel_stock
 from kura.inventory.models import StockLevel, StockReason
 from kura.inventory.service import _apply, receive_many
 from kura.jobs import outbox
@@ -1020,6 +1021,10 @@ def _write_listing(s: Session, ctx: _Context, state: _PageState, item: _Item,
         skus_by_variant.append((variant, sku))
         _bind(s, ctx, BindingEntity.sku, sku.id, f"{mn}/{variant.variant_id}",
               {"manage_number": mn, "variant_id": variant.variant_id, "hidden": variant.hidden})
+    if newly_linked:
+        # Kura's stock is the master once a SKU is bound: the store gets Kura's quantity for it, which no
+        # stock change would otherwise send (the first stock below is only for SKUs Kura has none of).
+        channel_stock.mark_skus_dirty(s, ctx.store_id, [sku.code for sku in newly_linked])
     if newly_linked and not any(n.message.startswith(f"Item {mn!r} linked") for n in item.notes):
         products = sorted({sku.product_id for sku in newly_linked})
         origins = "; ".join(f"product {code!r} {_origin(s, ctx, pid)}" for pid, code in
