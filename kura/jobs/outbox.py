@@ -127,7 +127,7 @@ def claim(db: Database, store_id: int, kind: str, *, limit: int = 400, now: dt.d
 
 def complete(session: Session, rows: Sequence[Claimed]) -> None:
     """Deletes the rows that were pushed, unless they were marked again since they were claimed."""
-    for row in rows:
+    for row in sorted(rows, key=lambda r: r.key):  # key order, as mark_dirty's callers lock them
         session.execute(delete(OutboxRow).where(OutboxRow.id == row.id, OutboxRow.generation == row.generation))
 
 

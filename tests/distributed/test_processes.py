@@ -178,5 +178,5 @@ def test_rate_limits_hold_across_three_worker_processes_by_the_sandbox_counters(
     assert report["rate_limited"] <= max(1, report["requests"] // 100), throttled
     assert sum(1 for n in executing if n) >= 2, "the jobs did not spread over the workers"
     assert busy.get("rpay.order.getOrder", 0) + busy.get("rpay.order.searchOrder", 0) >= 10
-    failed = [(r.kind, (r.error or "")[-300:]) for r in runs(db) if r.status == RunStatus.failed]
+    failed = [(r.kind, (r.error or "")[:300], (r.error or "")[-300:]) for r in runs(db) if r.status == RunStatus.failed]
     assert not failed

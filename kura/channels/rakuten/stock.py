@@ -61,6 +61,7 @@ PAUSE_S = 30.0  # first pause after RMS could not be reached; doubles up to PAUS
 PAUSE_MAX_S = 300.0
 SUSPENDED_RECHECK_S = 60.0  # a store needing attention is looked at again this often
 RECONCILE_INTERVAL_S = 86_400
+RECONCILE_MIN_S, RECONCILE_MAX_S = 60, 30 * 86_400  # a configured interval: every minute at most, monthly at least
 RECONCILE_AT_JST = 3  # the nightly reconciliation runs at 03:00 JST
 STALE_S = 5.0  # a due row untouched this long lost its wake-up: the sweeper kicks its store
 _JST = ZoneInfo("Asia/Tokyo")
@@ -219,7 +220,7 @@ def record_pushed(session: Session, store_id: int, pushed: Sequence[Target], at:
         set_={"pushed_qty": stmt.excluded.pushed_qty, "pushed_at": stmt.excluded.pushed_at},
     )
     session.execute(stmt, [{"store_id": store_id, "sku_id": t.sku_id, "pushed_qty": t.quantity, "pushed_at": at}
-                           for t in pushed])  # fmt: skip
+                           for t in sorted(pushed, key=lambda t: t.sku_id)])  # fmt: skip  (lock order: by SKU)
 
 
 def _log_rejected(session: Session, store_id: int, run_id: int | None,
@@ -545,6 +546,10 @@ def ensure_reconcile_schedule(session: Session, store_id: int, interval_s: int |
     """The store's reconciliation schedule: nightly unless configured (`interval_s`, 0 = off)."""
     from kura.jobs.schedules import JobSchedule, ensure_schedule, set_enabled
 
+    if interval_s is not None and (isinstance(interval_s, bool) or not isinstance(interval_s, int)
+                                   or (interval_s and not RECONCILE_MIN_S <= interval_s <= RECONCILE_MAX_S)):
+        raise Invalid("reconcile_interval_s", f"The reconciliation interval is 0 (off) or {RECONCILE_MIN_S}–"
+                                              f"{RECONCILE_MAX_S} seconds; got {interval_s!r}.")  # fmt: skip
     exists = session.scalar(select(JobSchedule.id).where(JobSchedule.kind == RECONCILE_JOB,
                                                          JobSchedule.store_id == store_id))  # fmt: skip
     if interval_s is None:
@@ -578,7 +583,7 @@ def reconcile(db: Database, store_id: int, *, client: RmsClient | None = None, p
             with db.transaction() as s:
                 ours = store_quantities(s, store_id, [b[0] for b in chunk])
                 rows, drifted = [], []
-                for sku_id, code, mn, vid in chunk:
+                for sku_id, code, mn, vid in sorted(chunk):  # by SKU id: the lock order record_pushed uses
                     checked = theirs.get((mn.lower(), vid))
                     expected = ours[sku_id].quantity
                     drift = None if checked is None else int(checked) - expected
@@ -587,16 +592,18 @@ def reconcile(db: Database, store_id: int, *, client: RmsClient | None = None, p
                         drifted.append(code)
                     rows.append({"store_id": store_id, "sku_id": sku_id, "checked_qty": checked,
                                  "expected_qty": expected, "drift": drift, "checked_at": now})  # fmt: skip
+                # Outbox rows before channel_stock rows, each in SKU order: the pusher locks them in the same
+                # order (complete, then record_pushed), so the two never wait on each other in a cycle.
+                if correct and drifted:
+                    outbox.mark_dirty(s, store_id, OUTBOX_KIND, sorted(drifted), kick=False)
+                    channel_stock._wake_after_commit(s, [store_id])
+                    counts["corrected"] += len(drifted)
                 stmt = _insert(s)(ChannelStock)
                 s.execute(stmt.on_conflict_do_update(index_elements=["store_id", "sku_id"], set_={
                     k: getattr(stmt.excluded, k) for k in ("checked_qty", "expected_qty", "drift", "checked_at")}),
                     rows)  # fmt: skip
                 counts["checked"] += len(chunk)
                 counts["drifted"] += len(drifted)
-                if correct and drifted:
-                    outbox.mark_dirty(s, store_id, OUTBOX_KIND, sorted(drifted), kick=False)
-                    channel_stock._wake_after_commit(s, [store_id])
-                    counts["corrected"] += len(drifted)
             if progress is not None:
                 progress(min(i + READ_BATCH, len(bound)), len(bound))
     return counts
