@@ -18,10 +18,9 @@ from kura.db import Database
 from kura.errors import Invalid
 from kura.inventory.service import get_warehouse
 from kura.orders import service as orders
-from kura.orders.models import Address, Channel, Order, Store
+from kura.orders.models import Address, Order
 from kura.orders.statuses import OrderStatus, allowed_next
 from kura.web.api.common import (
-    Admin,
     Id,
     Limit,
     Offset,
@@ -46,41 +45,6 @@ Optional100 = Annotated[Text, Field(max_length=100)] | None
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-# ---------------------------------------------------------------- stores
-
-
-class StoreIn(_In):
-    name: Required100
-    channel: Channel = Channel.manual
-
-
-class StoreOut(BaseModel):
-    id: int
-    name: str
-    channel: Channel
-    created_at: dt.datetime
-
-    @classmethod
-    def of(cls, store: Store) -> StoreOut:
-        return cls(id=store.id, name=store.name, channel=store.channel, created_at=store.created_at)
-
-
-@router.get("/stores", response_model=PageOut[StoreOut])
-def list_stores(
-    user: Reader, limit: Limit = 50, offset: Offset = 0, s: Session = Depends(read_scope)
-) -> PageOut[StoreOut]:
-    rows = orders.list_stores(s)  # a handful per installation: paged here, not in SQL
-    return PageOut(items=[StoreOut.of(r) for r in rows[offset : offset + limit]], total=len(rows),
-                   limit=limit, offset=offset)  # fmt: skip
-
-
-@router.post("/stores", status_code=201, response_model=StoreOut, responses=errors(403, 409))
-def create_store(body: StoreIn, user: Admin, db: Database = Depends(get_db)) -> StoreOut:
-    """Add a store orders come from (admins only: stores are configuration)."""
-    with db.transaction() as s:
-        return StoreOut.of(orders.create_store(s, body.name, body.channel))
 
 
 # ---------------------------------------------------------------- input
