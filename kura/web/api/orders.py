@@ -1,4 +1,4 @@
-"""Orders: stores, manual orders, the order list with counts per status, order detail, status moves, allocation.
+"""Orders: manual orders, the order list with counts per status, order detail, status moves, allocation.
 
 A status move the status table does not allow is 409 `illegal_transition`; its details name the allowed
 next statuses."""
