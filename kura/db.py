@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -82,6 +83,9 @@ def _sqlite_setup(engine: Engine) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # A database error's text would otherwise quote the statement's parameters: a buyer's name, address and
+    # phone in a log line, a job run's error or a traceback.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -90,6 +94,28 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _sqlite_setup(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception as a job run or a sync request keeps it. A database error is named by its types only: even
+    with its parameters hidden its text can quote the row (PostgreSQL's "Failing row contains (…)")."""
+    if isinstance(exc, StatementError):
+        orig = getattr(exc, "orig", None)
+        return (f"{type(exc).__name__}" + (f"/{type(orig).__name__}" if orig is not None else "")
+                + ": the database refused a statement (its text is not kept: it can carry personal data)")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def has_database_error(exc: BaseException) -> bool:
+    """True when a database error is anywhere in the exception's chain (cause or context)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, StatementError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class Database:

@@ -72,12 +72,17 @@ def _first_row(rows: Iterator[tuple[int, list[Any]]]) -> tuple[int, list[Any]] |
     return None
 
 
-def read_xlsx(source: IO[bytes]) -> Iterator[Sheet]:
+def open_xlsx(source: IO[bytes]) -> Any:
+    """The workbook (read-only, values), or Invalid when the bytes are not one (a renamed file, an empty zip)."""
     try:
-        book = load_workbook(source, read_only=True, data_only=True)
+        return load_workbook(source, read_only=True, data_only=True)
     except Exception as exc:
         raise Invalid("file", f"The file is not a readable .xlsx workbook ({type(exc).__name__}); save it "
                       "from Excel as .xlsx and upload it again.") from None  # fmt: skip
+
+
+def read_xlsx(source: IO[bytes]) -> Iterator[Sheet]:
+    book = open_xlsx(source)
     try:
         for ws in book.worksheets:
             kind = sheet_kind(ws.title)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from kura.bulk.columns import COLUMNS, TYPE_COLUMN, TYPE_WORDS, Column, ProductKind, header_index, normalize
 from kura.bulk.models import BulkUpload
-from kura.bulk.reader import Sheet, cell_text, read
+from kura.bulk.reader import Sheet, cell_text, open_xlsx, read
 from kura.catalog import service as catalog
 from kura.catalog.models import Product, ProductType, Sku, product_search_text
 from kura.db import Database, utcnow
@@ -43,6 +44,12 @@ SHOWN_PROBLEMS = 200
 _APPLY_ORDER: dict[ProductKind, int] = {"single": 0, "group": 1, "kit": 2}  # kits may use the others' SKUs
 
 
+def _printable(value: Any) -> Any:
+    """Text from the upload as a report cell or a JSON summary can hold it: control characters (a NUL in a cell)
+    become U+FFFD; openpyxl refuses them, and PostgreSQL refuses a NUL in text and JSON."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
 @dataclass(frozen=True)
 class RowProblem:
     sheet: str
@@ -51,6 +58,10 @@ class RowProblem:
     value: str
     message: str
     fix: str
+
+    def __post_init__(self) -> None:
+        for name in ("sheet", "column", "value", "message", "fix"):
+            object.__setattr__(self, name, _printable(getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
         return {"sheet": self.sheet, "row": self.row, "column": self.column, "value": self.value,
@@ -136,9 +147,17 @@ class CellError(Exception):
 def _yen(text: str, column: Column) -> int:
     cleaned = unicodedata.normalize("NFKC", text).replace(",", "").replace("¥", "").replace("円", "").strip()
     if re.fullmatch(r"\d+(\.0+)?", cleaned):
-        return int(float(cleaned)) if "." in cleaned else int(cleaned)
-    raise CellError(f"{text!r} is not a whole number of yen.", f"Enter whole yen without decimals, e.g. 1980. "
-                    f"{column.help_en}")  # fmt: skip
+        value = int(cleaned.split(".")[0])
+        if value <= catalog.MAX_PRICE:
+            return value
+    raise CellError(f"{text[:40]!r} is not a whole number of yen up to {catalog.MAX_PRICE:,}.",
+                    f"Enter whole yen without decimals, e.g. 1980. {column.help_en}")  # fmt: skip
+
+
+def _plain(text: str, column: Column) -> str:
+    if "\x00" in text:  # PostgreSQL can't store it (and the report could not show it)
+        raise CellError("The cell contains a NUL character.", "Retype the cell's text; it has an invisible character.")
+    return text
 
 
 def _int(text: str, column: Column) -> int:
@@ -158,7 +177,7 @@ def _flag(text: str, column: Column) -> bool:
 
 
 def _list(text: str, column: Column) -> list[str]:
-    return [part.strip() for part in re.split(r"[|\n]", text) if part.strip()]
+    return [part.strip() for part in re.split(r"[|\n]", _plain(text, column)) if part.strip()]
 
 
 def _code(text: str, column: Column) -> str:
@@ -169,7 +188,7 @@ def _code(text: str, column: Column) -> str:
 
 
 _PARSERS: dict[str, Callable[[str, Column], Any]] = {
-    "text": lambda t, c: t, "code": _code, "yen": _yen, "int": _int, "flag": _flag, "list": _list,
+    "text": _plain, "code": _code, "yen": _yen, "int": _int, "flag": _flag, "list": _list,
 }  # fmt: skip
 
 
@@ -548,7 +567,7 @@ class Uploader:
     def _apply(self, parser: SheetParser, batch: list[Draft]) -> None:
         dry = self.summary.dry_run
         with self.db.transaction() as s:
-            codes = [d.code for d in batch if d.code]
+            codes = [d.code for d in batch if d.code and "\x00" not in d.code]  # a NUL: the cell's problem says so
             existing = {p.code: p for p in s.scalars(select(Product).where(Product.code.in_(codes)))} if codes else {}
             fast: list[tuple[Draft, dict[str, Any]]] = []
             for draft in batch:
@@ -698,7 +717,7 @@ def process(db: Database, source: IO[bytes], filename: str, *, report_path: Path
 
     Returns the summary (with the first problems); the full list is in the report at `report_path` (or
     `report_dir`/upload-<id>.xlsx)."""
-    summary = Summary(filename=filename, store_id=store_id, dry_run=dry_run)
+    summary = Summary(filename=_printable(filename), store_id=store_id, dry_run=dry_run)
     has_genre = False
     if store_id is not None:
         from kura.channels.rakuten.listing import ListingSettings, _rakuten_store
@@ -708,7 +727,7 @@ def process(db: Database, source: IO[bytes], filename: str, *, report_path: Path
     upload_id = None
     if record:
         with db.transaction() as s:
-            upload = BulkUpload(filename=filename[:255], user_id=user_id, store_id=store_id, status="running")
+            upload = BulkUpload(filename=summary.filename[:255], user_id=user_id, store_id=store_id, status="running")
             s.add(upload)
             s.flush()
             upload_id = upload.id
@@ -743,9 +762,7 @@ def process(db: Database, source: IO[bytes], filename: str, *, report_path: Path
 def list_sheets(source: IO[bytes], filename: str, product_type: ProductKind | None) -> Iterator[Sheet]:
     """The sheets in apply order (single, group, kit) for xlsx; a CSV has one. Sheets stream lazily."""
     if filename.lower().endswith((".xlsx", ".xlsm")):
-        from openpyxl import load_workbook
-
-        book = load_workbook(source, read_only=True)
+        book = open_xlsx(source)
         order = sorted(book.sheetnames, key=lambda n: _APPLY_ORDER.get(_kind_or_last(n), 9))
         book.close()
         for name in order:

@@ -58,6 +58,9 @@ def clean_sku(value: str, field: str = "sku") -> str:
     return code
 
 
+MAX_PRICE = 10**12  # yen; what a BIGINT column holds with room to spare (the API's bound too)
+
+
 def _price(value: Any, field: str, *, required: bool) -> int | None:
     if value is None:
         if required:
@@ -67,6 +70,8 @@ def _price(value: Any, field: str, *, required: bool) -> int | None:
         raise Invalid(field, f"{field} must be a whole number of yen; got {value!r}.")
     if value < 0:
         raise Invalid(field, f"{field} can't be negative; got {value}.")
+    if value > MAX_PRICE:
+        raise Invalid(field, f"{field} can't be more than {MAX_PRICE:,} yen; got {value}.")
     return value
 
 
@@ -78,6 +83,8 @@ def _text(value: Any, field: str, max_len: int, *, required: bool = False) -> st
         return None
     if len(text) > max_len:
         raise Invalid(field, f"{field} is {len(text)} characters long; the limit is {max_len}.")
+    if "\x00" in text:  # PostgreSQL can't store it: a message here, not a database error later
+        raise Invalid(field, f"{field} contains a NUL character; remove it.")
     return text
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import JSON, BigInteger, Enum, Index, String, Text, and_, cast, 
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
-from kura.db import Base, BigIntPK, Database, UTCDateTime, utcnow
+from kura.db import Base, BigIntPK, Database, UTCDateTime, error_text, has_database_error, utcnow
 from kura.jobs.leases import Lease, LeaseHeld, lease
 from kura.jobs.registry import Counts, JobFn, sweep
 from kura.observability.logging import bind_run, log_context
@@ -233,6 +233,9 @@ def _run_job(
 
 
 def _describe(exc: BaseException) -> str:
+    if has_database_error(exc):  # the frames, but no exception text: it can quote a buyer's row
+        frames = "".join(traceback.format_tb(exc.__traceback__, limit=-8))
+        return f"Traceback (most recent call last):\n{frames}{error_text(exc)}".strip()
     return "".join(traceback.format_exception(exc, limit=-8)).strip()
 
 

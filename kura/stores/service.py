@@ -241,8 +241,10 @@ def _secret(value: str | None, field: str) -> str:
     text = (value or "").strip()
     if not text:
         raise Invalid(field, f"{field.replace('_', ' ').capitalize()} is needed (from RMS → WEB APIサービス).")
-    if len(text) > SECRET_MAX or any(ch.isspace() or ord(ch) < 32 for ch in text):
-        raise Invalid(field, f"{field.replace('_', ' ').capitalize()} looks wrong: copy it again without spaces.")
+    # RMS keys are ASCII; anything else cannot even go into the Authorization header (a 500, not a message).
+    if len(text) > SECRET_MAX or not text.isascii() or any(ch.isspace() or ord(ch) < 32 for ch in text):
+        raise Invalid(field, f"{field.replace('_', ' ').capitalize()} looks wrong: copy it again from RMS, "
+                             "without spaces or full-width characters.")
     return text
 
 

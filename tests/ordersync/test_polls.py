@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 from sqlalchemy import select, update
@@ -107,3 +109,25 @@ def test_poll_intervals_go_down_to_30_seconds_and_no_lower(osync: OrderSync) -> 
         assert row is not None and row.interval_s == 30
     with pytest.raises(Invalid), osync.db.transaction() as s:
         ordersync.update_order_settings(s, store_id, {"status_interval_s": 29})
+
+
+def test_intervals_set_while_the_order_sync_starts_are_not_overwritten_by_the_defaults(osync: OrderSync) -> None:
+    """Intervals changed right after connecting, while the product import runs: start_order_sync (run by a
+    worker when the import ends) read the store before the change committed and wrote the default intervals
+    over the new ones; the chaos test's store then polled every 5 minutes instead of every 30 s and missed
+    its orders. It waits for the store row now. (A race on PostgreSQL; SQLite queues writers up front.)"""
+    from kura.jobs.schedules import JobSchedule
+
+    store_id = osync.connect(osync.shop(items=5), start=False)
+    with osync.db.transaction() as s:
+        ordersync.update_order_settings(s, store_id, {"new_orders_interval_s": 30, "status_interval_s": 60})
+        s.flush()
+        starter = threading.Thread(target=ordersync.start_order_sync, args=(osync.db, store_id))
+        starter.start()
+        time.sleep(0.5)  # start_order_sync reaches the store row (and waits there) before this commits
+    starter.join(20)
+    assert not starter.is_alive()
+    with osync.db.reader() as s:
+        intervals = dict(s.execute(select(JobSchedule.kind, JobSchedule.interval_s).where(
+            JobSchedule.store_id == store_id)).all())  # fmt: skip
+    assert intervals == {ordersync.KIND_NEW: 30, ordersync.KIND_STATUS: 60}

@@ -55,8 +55,8 @@ from kura.channels.rakuten import mapping
 from kura.channels.rakuten.client import OrderQuery, RmsClient
 from kura.channels.rakuten.errors import RmsError, Suspended
 from kura.channels.rakuten.statuses import ORDER_PROGRESS, PACKED_SUB_STATUS, PROGRESS_TO_OMS
-from kura.db import Database, utcnow
-from kura.errors import Invalid, KuraError
+from kura.db import Database, error_text, utcnow
+from kura.errors import Invalid, KuraError, NotFound
 from kura.jobs import registry
 from kura.jobs.leases import Lease
 from kura.jobs.registry import Progress, job_kind
@@ -153,8 +153,14 @@ class OrderSyncSettings:
             raise Invalid("orders.history_statuses", f"history_statuses must be orderProgress codes {ALL_PROGRESS}.")
         if not isinstance(self.auto_confirm, bool):
             raise Invalid("orders.auto_confirm", "auto_confirm is true or false.")
-        if self.packed_sub_status is not None and not str(self.packed_sub_status).strip():
-            raise Invalid("orders.packed_sub_status", "Name the shop's sub-status, or null to push nothing.")
+        if self.packed_sub_status is not None and (
+            not isinstance(self.packed_sub_status, str)
+            or not self.packed_sub_status.strip()
+            or len(self.packed_sub_status) > 100
+            or "\x00" in self.packed_sub_status
+        ):
+            raise Invalid("orders.packed_sub_status", "Name the shop's sub-status (at most 100 characters), or null "
+                                                      "to push nothing.")  # fmt: skip
         return self
 
 
@@ -169,6 +175,8 @@ def update_order_settings(session: Session, store_id: int, changes: Mapping[str,
         )
     current = dataclasses.asdict(OrderSyncSettings.of(store))
     merged = {**current, **changes}
+    if not isinstance(merged["history_statuses"], list | tuple):  # null or a lone number: a message, not a 500
+        raise Invalid("orders.history_statuses", f"history_statuses is a list of orderProgress codes {ALL_PROGRESS}.")
     merged["history_statuses"] = tuple(merged["history_statuses"])
     settings = OrderSyncSettings(**merged).checked()
     stored = {
@@ -1019,7 +1027,11 @@ def start_order_sync(db: Database, store_id: int, *, now: dt.datetime | None = N
     id, or None when the store had been started before. The caller kicks KIND_SYNC after this returns."""
     now = now or utcnow()
     with db.transaction() as s:
-        store = orders.get_store(s, store_id)
+        # The store row locked: a settings change committing meanwhile (intervals set right after connecting,
+        # while the import runs) is read here, not overwritten in the schedules by the defaults read before it.
+        store = s.get(Store, store_id, with_for_update=True)
+        if store is None:
+            raise NotFound(f"No store with id {store_id}.")
         if store.channel != Channel.rakuten:
             raise Invalid("store", f"Store {store.name!r} is not a Rakuten shop.")
         settings = OrderSyncSettings.of(store)
@@ -1165,10 +1177,9 @@ def run_sync_requests(store_id: int | None, progress: Progress) -> dict[str, Any
                 )
                 tally = importer.run(numbers, len(wanted) or None)
             except BaseException as exc:
-                _finish_request(db, request.id, "failed", importer.tally, f"{type(exc).__name__}: {exc}")
-                _mark_run(
-                    db, request.run_id, own, RunStatus.failed, importer.tally.counts(), f"{type(exc).__name__}: {exc}"
-                )
+                reason = error_text(exc)  # a database error by its type: its text can quote a buyer's address
+                _finish_request(db, request.id, "failed", importer.tally, reason)
+                _mark_run(db, request.run_id, own, RunStatus.failed, importer.tally.counts(), reason)
                 raise
             _finish_request(db, request.id, "done", tally, None)
             _mark_run(db, request.run_id, own, RunStatus.done, tally.counts())

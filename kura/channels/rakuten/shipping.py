@@ -29,6 +29,7 @@ from kura.db import Database, utcnow
 from kura.jobs import outbox, registry
 from kura.jobs.registry import Progress, job_kind
 from kura.orders.models import Order
+from kura.orders.service import get_order
 from kura.shipping.models import Parcel, ParcelStatus, ReportStatus
 from kura.shipping.tracking import normalize_number
 
@@ -50,7 +51,7 @@ def queue_report(session: Session, order: Order) -> None:
 
 def retry_report(session: Session, order_id: int) -> None:
     """A person asks to send a refused report again (after fixing the parcel)."""
-    order = session.get_one(Order, order_id)
+    order = get_order(session, order_id)  # NotFound (404) for an unknown id, not a 500
     for parcel in session.scalars(
         select(Parcel).where(Parcel.order_id == order_id, Parcel.status.in_(_SHIPPED_PARCELS))
     ):

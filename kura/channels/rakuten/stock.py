@@ -55,7 +55,9 @@ SYNC_JOB = "rakuten.stock.sync"
 RECONCILE_JOB = "rakuten.stock.reconcile"
 BATCH = 400  # inventories.bulk.upsert
 READ_BATCH = 1000  # inventories.bulk.get
-LINGER_S = float(os.environ.get("KURA_STOCK_LINGER_S", "10"))  # an idle pusher waits this long for more
+# An idle pusher waits this long for more changes before it ends. It holds a worker thread meanwhile, so a
+# long linger across many stores starves the order polls (the chaos test saw pushers take 95% of worker time).
+LINGER_S = float(os.environ.get("KURA_STOCK_LINGER_S", "3"))
 POLL_S = 0.25  # while lingering, how often changes committed by other processes are looked for
 PAUSE_S = 30.0  # first pause after RMS could not be reached; doubles up to PAUSE_MAX_S
 PAUSE_MAX_S = 300.0
