@@ -364,13 +364,18 @@ class SandboxCarrier(CarrierAdapter):
                 f"{self.carrier.name_en} answered {response.status_code} to {action}; try again later.",
                 carrier_code=self.code, http_status=response.status_code,
             )  # fmt: skip
-        body = response.json() if response.content else {}
+        try:
+            body = response.json() if response.content else {}
+        except ValueError:  # not JSON (a proxy's error page): its text may echo the request, so it is not kept
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
         if response.status_code == 404:
             raise UnknownShipment(f"{self.carrier.name_en}: {body.get('error', 'not found')}", carrier_code=self.code)
         if response.status_code == 409:
             raise CannotCancel(f"{self.carrier.name_en}: {body.get('error')}", carrier_code=self.code)
         if response.status_code >= 400:
-            errors = body.get("errors") or [body.get("error", response.text)]
+            errors = body.get("errors") or [body.get("error", f"HTTP {response.status_code}")]
             raise CarrierRejected(
                 f"{self.carrier.name_en} refused to {action}: {'; '.join(map(str, errors))}.",
                 carrier_code=self.code, errors=errors,

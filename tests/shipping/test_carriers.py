@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from carriers_sandbox.testing import RunningCarrierSandbox
@@ -249,3 +250,16 @@ def test_invalid_parcels_are_refused_before_calling_the_carrier() -> None:
         carrier.create_shipment(make_parcel(cod_amount=0))
     with pytest.raises(Invalid, match="recipient"):
         carrier.create_shipment(make_parcel(recipient=Party("", "530-0001", "大阪府", "")))
+
+
+def test_a_non_json_refusal_is_carrier_rejected_without_echoing_the_page() -> None:
+    # A proxy in front of a carrier answers 400 with an HTML page that echoes the request (the recipient).
+    def echo_page(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, text=f"<html>bad: {request.content.decode()}</html>")
+
+    echo = httpx.MockTransport(echo_page)
+    carrier = Yamato("http://carrier.invalid", client=httpx.Client(transport=echo, base_url="http://carrier.invalid"))
+    with pytest.raises(CarrierRejected) as exc:
+        carrier.create_shipment(make_parcel())
+    assert "HTTP 400" in exc.value.message
+    assert "bad:" not in str(exc.value) and "bad:" not in str(exc.value.details)  # nothing of the page is kept
