@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from typing import Any, Literal
 
 from starlette.responses import Response
@@ -31,13 +32,13 @@ def empty_response(status: int = 204) -> Response:
     return Response(b"", status_code=status)
 
 
-class ApiError(Exception):
-    """An error answer in some family's envelope."""
+class ApiError(Exception, ABC):
+    """An error answer in some family's envelope; each family's subclass renders its own."""
 
     status: int
 
-    def response(self) -> Response:
-        raise NotImplementedError
+    @abstractmethod
+    def response(self) -> Response: ...
 
 
 def item_error_entry(code: str, message: str, path: str | None = None) -> dict[str, Any]:
