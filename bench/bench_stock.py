@@ -3,7 +3,8 @@
 (a) latency from a committed stock change to the sandbox writing a quantity that reflects it, p50/p95/p99:
     single changes, and bursts of 1,000 changes/s as they arrive in practice — many changes per transaction
     (a goods receipt, a stock count, an Excel upload): by default 20 transactions/s × 50 changes of random SKUs
-    among 300 listed ones, for 15 s, through the inventory service (receive/adjust → _apply → the outbox).
+    among 300 listed ones, for 15 s, each transaction one stock batch (`apply_lines`, as a goods receipt or a stock
+    count sheet arrives; --burst-per-change: one receive()/adjust() call per change) → the outbox.
     Per change: the first bulk.upsert whose quantities were read after the change's commit carries it; its time
     is the sandbox's own write time, and Kura's record of the pushes is checked against the sandbox's writes
     log (same calls, same quantities) and the final quantities. Singles are also timed by polling the
@@ -15,9 +16,10 @@
     order after an import lag (the order poll) and takes the unit off; a unit Kura cannot take off was sold
     beyond what Kura had. Goal 0 with the default buffer.
 
-The sandbox runs in its own process (`python -m rms_sandbox`), Kura on a SQLite file.
+The sandbox runs in its own process (`python -m rms_sandbox`), Kura on a SQLite file (--postgres: PostgreSQL).
 Run: python bench/bench_stock.py [--skus 50000] [--burst-seconds 15] [--burst-skus 300] [--burst-tx-rate 20]
-     [--burst-tx-size 50] [--oversell-seconds 150] [--skip-latency] [--skip-full] [--skip-oversell]"""
+     [--burst-tx-size 50] [--burst-per-change] [--oversell-seconds 600] [--postgres] [--skip-latency] [--skip-full]
+     [--skip-oversell]"""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ from kura.db import Database, utcnow  # noqa: E402
 from kura.errors import InsufficientStock  # noqa: E402
 from kura.inventory import channel_stock  # noqa: E402
 from kura.inventory.models import StockLevel  # noqa: E402
-from kura.inventory.service import adjust, create_warehouse, receive  # noqa: E402
+from kura.inventory.service import LineKind, StockLine, adjust, apply_lines, create_warehouse, receive  # noqa: E402
 from kura.jobs import outbox, registry  # noqa: E402
 from kura.jobs.queue import EmbeddedJobs, make_huey  # noqa: E402
 from kura.migrate import upgrade  # noqa: E402
@@ -157,12 +159,14 @@ class PushLog:
         self._targets = stock.targets
 
     def install(self) -> None:
+        from kura.stores.service import client_for, set_client_factory
+
         def targets(session: Any, store_id: int, codes: Any = None) -> Any:
             self._local.read_at = time.time()  # before the reader's first query, so before its snapshot
             return self._targets(session, store_id, codes)
 
         def factory(store: Store, db: Database) -> Any:
-            client = stock._default_client(store, db)
+            client = client_for(store, db)
             upsert = client.bulk_upsert_inventories
 
             def recorded(updates: Any) -> None:
@@ -175,11 +179,13 @@ class PushLog:
             return client
 
         stock.targets = targets
-        stock.set_client_factory(factory)
+        set_client_factory(factory)
 
     def uninstall(self) -> None:
+        from kura.stores.service import set_client_factory
+
         stock.targets = self._targets
-        stock.set_client_factory(None)
+        set_client_factory(None)
 
 
 def _cpu_s(pid: int | None = None) -> float:
@@ -202,7 +208,7 @@ def _wait_drained(db: Database, store_id: int, timeout_s: float = 30.0) -> None:
 
 
 def bench_latency(db: Database, sb: Sandbox, warehouse_id: int, burst_seconds: float, burst_skus: int,
-                  tx_rate: float, tx_size: int) -> dict[str, Any]:  # fmt: skip
+                  tx_rate: float, tx_size: int, per_change: bool = False) -> dict[str, Any]:  # fmt: skip
     store_id = make_store(db, sb, "latency", {"mode": "units", "value": 0})
     skus = make_skus(db, store_id, warehouse_id, "lat", 20, 0)
     universe = make_skus(db, store_id, warehouse_id, "bst", burst_skus, 50)
@@ -245,7 +251,7 @@ def bench_latency(db: Database, sb: Sandbox, warehouse_id: int, burst_seconds: f
         polled.append((seen - t) if seen is not None else float("inf"))
 
     # Bursts: tx_rate transactions a second, each tx_size changes of random SKUs of the universe (receipts,
-    # and stock-count corrections down), through the inventory service, so every change goes through _apply
+    # and stock-count corrections down), through the inventory service, so every change goes through the ledger
     # and marks the outbox in its transaction.
     codes = [c for c, _, _ in universe]
     brng = random.Random(2)
@@ -260,18 +266,25 @@ def bench_latency(db: Database, sb: Sandbox, warehouse_id: int, burst_seconds: f
         after = dict.fromkeys(codes, 0)
         picks: list[str] = []
         t0 = time.time()
+        lines: list[StockLine] = []
+        for _ in range(tx_size):
+            code = brng.choice(codes)
+            now = qty[code] + after[code]
+            if now >= 3 and brng.random() < 0.4:
+                delta = -brng.randint(1, 3)
+                lines.append(StockLine(code, LineKind.adjustment, delta, reference="stock count"))
+            else:
+                delta = brng.randint(1, 5)
+                lines.append(StockLine(code, LineKind.receipt, delta, reference="goods receipt"))
+            after[code] += delta
+            picks.append(code)
         with db.transaction() as s:
-            for _ in range(tx_size):
-                code = brng.choice(codes)
-                now = qty[code] + after[code]
-                if now >= 3 and brng.random() < 0.4:
-                    delta = -brng.randint(1, 3)
-                    adjust(s, warehouse_id, code, delta, reference="stock count")
-                else:
-                    delta = brng.randint(1, 5)
-                    receive(s, warehouse_id, code, delta, reference="goods receipt")
-                after[code] += delta
-                picks.append(code)
+            if per_change:
+                for line in lines:
+                    change = receive if line.kind == LineKind.receipt else adjust
+                    change(s, warehouse_id, line.sku, line.quantity, reference=line.reference)
+            else:
+                apply_lines(s, warehouse_id, lines)
         t = time.time()
         tx_times.append(t - t0)
         for code in picks:
@@ -320,7 +333,8 @@ def bench_latency(db: Database, sb: Sandbox, warehouse_id: int, burst_seconds: f
     burst_pushes = [p for p in pushlog.pushes if p[1] >= started]
     return {"single_n": len(single), "single_p50": pct(single, 50), "single_p95": pct(single, 95),
             "single_p99": pct(single, 99), "single_polled_p50": pct(polled, 50), "single_polled_p99": pct(polled, 99),
-            "burst_n": burst_n, "burst_rate": burst_rate, "burst_tx": n_tx, "tx_size": tx_size,
+            "burst_n": burst_n, "burst_rate": burst_rate, "per_change": per_change, "burst_tx": n_tx,
+            "tx_size": tx_size,
             "tx_rate": n_tx / (burst_end - started), "tx_p50_ms": pct(tx_times, 50) * 1000,
             "tx_p99_ms": pct(tx_times, 99) * 1000, "burst_skus": burst_skus, "burst_seconds": burst_end - started,
             "burst_p50": pct(burst, 50), "burst_p95": pct(burst, 95), "burst_p99": pct(burst, 99),
@@ -443,17 +457,28 @@ def main() -> None:
     ap.add_argument("--burst-skus", type=int, default=300, help="the SKUs a burst changes (≤ 400: one upsert)")
     ap.add_argument("--burst-tx-rate", type=float, default=20.0, help="burst transactions a second")
     ap.add_argument("--burst-tx-size", type=int, default=50, help="stock changes per burst transaction")
-    ap.add_argument("--oversell-seconds", type=float, default=150.0)
+    ap.add_argument("--burst-per-change", action="store_true",
+                    help="write each change with its own receive()/adjust() call instead of one stock batch per "
+                         "transaction (apply_lines, as a goods receipt or stock count sheet arrives)")
+    ap.add_argument("--oversell-seconds", type=float, default=600.0)
     ap.add_argument("--oversell-skus", type=int, default=60)
     ap.add_argument("--oversell-units", type=int, default=6)
     ap.add_argument("--import-lag", type=float, default=5.0)
+    ap.add_argument("--postgres", action="store_true", help="Kura on PostgreSQL (127.0.0.1:5432, database bench_stock, "
+                    "dropped and re-created) instead of a SQLite file")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-full", action="store_true")
     ap.add_argument("--skip-oversell", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-stock-"))
-    url = f"sqlite:///{tmp / 'kura.db'}"
-    upgrade(url)
+    if args.postgres:
+        from tests.distributed.cluster import fresh_database
+
+        url = fresh_database("bench_stock")  # dropped and re-created
+    else:
+        url = f"sqlite:///{tmp / 'kura.db'}"
+        upgrade(url)
+    print(f"Kura's database: {url.split('://', 1)[0]}")
     os.environ.setdefault("KURA_SECRET_KEY_FILE", str(tmp / "secret.key"))
     db = Database(url)
     sb = Sandbox(tmp)
@@ -468,13 +493,14 @@ def main() -> None:
             warehouse_id = create_warehouse(s, "BENCH", "bench").id
         if not args.skip_latency:
             r = bench_latency(db, sb, warehouse_id, args.burst_seconds, args.burst_skus, args.burst_tx_rate,
-                              args.burst_tx_size)  # fmt: skip
+                              args.burst_tx_size, args.burst_per_change)  # fmt: skip
             print(f"(a) latency commit → sandbox write, single changes (n={r['single_n']}): "
                   f"p50 {r['single_p50']:.2f} s, p95 {r['single_p95']:.2f} s, p99 {r['single_p99']:.2f} s "
                   f"(as polled from the sandbox's stock "
                   f"endpoint: p50 {r['single_polled_p50']:.2f} s, p99 {r['single_polled_p99']:.2f} s)")
             print(f"(a) latency under bursts: {r['burst_n']} changes in {r['burst_seconds']:.1f} s = "
-                  f"{r['burst_rate']:.0f} changes/s ({r['burst_tx']} transactions × {r['tx_size']} changes, "
+                  f"{r['burst_rate']:.0f} changes/s ({r['burst_tx']} transactions × {r['tx_size']} changes "
+                  f"({'one receive/adjust call each' if r['per_change'] else 'one stock batch'}), "
                   f"{r['tx_rate']:.1f} tx/s, commit p50 {r['tx_p50_ms']:.0f} ms / p99 {r['tx_p99_ms']:.0f} ms; "
                   f"random SKUs among {r['burst_skus']} listed): p50 {r['burst_p50']:.2f} s, "
                   f"p95 {r['burst_p95']:.2f} s, p99 {r['burst_p99']:.2f} s, max {r['burst_max']:.2f} s "

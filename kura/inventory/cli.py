@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import getpass
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -39,6 +41,72 @@ def adjust(
         line = (f"{m.sku.code} in {where.code}: on hand {m.on_hand_after - m.on_hand_change} → {m.on_hand_after}, "
                 f"available {m.on_hand_after - m.reserved_after}")  # fmt: skip
     console.print(line, markup=False)
+
+
+def _read_sheet(path: Path) -> list[inventory.StockLine]:
+    """A CSV with a header `sku,kind,quantity[,reference,note]` (UTF-8, with or without BOM, or Shift_JIS as Excel
+    writes it in Japan); `kind` is receipt, adjustment or count."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        fail(f"Can't read {path}: {exc.strerror}.")
+    for encoding in ("utf-8-sig", "cp932"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        fail(f"{path} is neither UTF-8 nor Shift_JIS text; save it as CSV (UTF-8).")
+    rows = list(csv.DictReader(text.splitlines()))
+    header = {h.strip().lower() for h in (rows[0].keys() if rows else [])}
+    missing = {"sku", "kind", "quantity"} - header
+    if not rows or missing:
+        fail(f"{path} needs a header line with sku,kind,quantity (optional: reference,note) and at least one row"
+             + (f"; missing: {', '.join(sorted(missing))}." if rows and missing else "."))
+    lines: list[inventory.StockLine] = []
+    kinds = {k.value: k for k in inventory.LineKind}
+    problems: list[str] = []
+    for n, row in enumerate(rows, start=2):  # line 1 is the header
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+        kind = kinds.get(row["kind"].lower())
+        quantity: int | None
+        try:
+            quantity = int(row["quantity"])
+        except ValueError:
+            quantity = None
+        if kind is None:
+            problems.append(f"line {n}: kind {row['kind']!r} is not one of receipt, adjustment, count")
+        elif quantity is None:
+            problems.append(f"line {n}: quantity {row['quantity']!r} is not a whole number")
+        else:
+            lines.append(inventory.StockLine(row["sku"], kind, quantity, row.get("reference") or None,
+                                             row.get("note") or None))  # fmt: skip
+    if problems:
+        fail(f"{len(problems)} lines of {path} can't be read, so nothing was applied: " + "; ".join(problems[:20]))
+    return lines
+
+
+@stock_app.command("apply")
+def apply(
+    path: Path = typer.Argument(..., help="CSV: sku,kind,quantity[,reference,note]; kind = receipt|adjustment|count."),
+    warehouse: str = typer.Option(..., "--warehouse", help="The warehouse code, e.g. TOKYO-1."),
+    reference: str = typer.Option(None, "--reference", help="For lines without their own, e.g. a receipt number."),
+    as_json: bool = typer.Option(False, "--json", help="Print each line's result as JSON."),
+) -> None:
+    """Apply a goods receipt or stock count sheet: every line in order, all or nothing, one ledger entry each."""
+    lines = _read_sheet(path)
+    with writing() as s:
+        where = inventory.get_warehouse_by_code(s, warehouse)
+        results = inventory.apply_lines(s, where.id, lines, reference=reference, actor=_actor())
+        code = where.code
+    if as_json:
+        print_json([{"sku": r.sku, "on_hand": r.on_hand, "reserved": r.reserved, "change": r.change}
+                    for r in results])  # fmt: skip
+        return
+    changed = sum(1 for r in results if r.change)
+    console.print(f"{len(results)} lines applied in {code}: {changed} changed stock, "
+                  f"{len(results) - changed} already right.", markup=False)  # fmt: skip
 
 
 @stock_app.command("levels")

@@ -9,6 +9,7 @@ reserving it holds its components."""
 
 from __future__ import annotations
 
+import enum
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -163,6 +164,115 @@ def _apply(
     return movement
 
 
+class LineKind(enum.StrEnum):
+    """What one line of a stock batch does."""
+
+    receipt = "receipt"  # goods in: `quantity` ≥ 1 units added on hand
+    adjustment = "adjustment"  # a correction: on hand changes by `quantity` (± , not 0)
+    stock_count = "count"  # a stock count: on hand becomes `quantity` (≥ 0); no entry if it already was
+
+
+@dataclass(frozen=True)
+class StockLine:
+    """One line of a stock batch (a goods receipt, a stock count, an upload)."""
+
+    sku: str
+    kind: LineKind
+    quantity: int
+    reference: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class LineResult:
+    sku: str
+    on_hand: int  # after the line
+    reserved: int
+    change: int  # 0: a count that was already right (no ledger entry)
+
+
+MAX_BATCH_LINES = 10_000
+_LINE_ERRORS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class _Change:
+    sku_id: int
+    kind: LineKind
+    quantity: int
+    reason: StockReason
+    reference: str | None
+    note: str | None
+
+
+def _apply_many(session: Session, warehouse_id: int, changes: Sequence[_Change], *, actor: str | None,
+                labels: Sequence[str] | None = None) -> list[LineResult]:  # fmt: skip
+    """`_apply` for many lines of one warehouse, in a handful of statements, all or nothing.
+
+    The levels are created if missing and locked (PostgreSQL: FOR UPDATE in SKU order; SQLite: the write
+    transaction is the lock), read once, and every line is applied in order in Python, so a later line sees
+    an earlier one. A line that would take on hand below zero or below what is reserved refuses the whole
+    batch (nothing is written) and names the line. Then each level is written once (absolute values: they
+    are locked), one ledger entry per changing line, and the SKUs are noted for the stock outbox exactly as
+    `_apply` notes them."""
+    ids = sorted({c.sku_id for c in changes})
+    if not ids:
+        return []
+    now = utcnow()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(StockLevel).on_conflict_do_nothing(index_elements=["warehouse_id", "sku_id"]),
+        [{"warehouse_id": warehouse_id, "sku_id": sku_id, "on_hand": 0, "reserved": 0, "updated_at": now}
+         for sku_id in ids],
+    )  # fmt: skip
+    level: dict[int, list[int]] = {}
+    for i in range(0, len(ids), 500):
+        for sku_id, on_hand, reserved in session.execute(
+            select(StockLevel.sku_id, StockLevel.on_hand, StockLevel.reserved)
+            .where(StockLevel.warehouse_id == warehouse_id, StockLevel.sku_id.in_(ids[i : i + 500]))
+            .order_by(StockLevel.sku_id)
+            .with_for_update()
+        ):  # fmt: skip
+            level[sku_id] = [on_hand, reserved]
+    before = {sku_id: on_hand for sku_id, (on_hand, _) in level.items()}
+    results: list[LineResult] = []
+    rows: list[dict[str, Any]] = []
+    for n, change in enumerate(changes):
+        on_hand, reserved = level[change.sku_id]
+        delta = change.quantity - on_hand if change.kind == LineKind.stock_count else change.quantity
+        label = labels[n] if labels is not None else f"SKU id {change.sku_id}"
+        if on_hand + delta < reserved:
+            raise InsufficientStock(
+                f"Line {n + 1} ({label}, {change.kind.value} {change.quantity}) would leave {on_hand + delta} on "
+                f"hand with {reserved} reserved; stock can't go below zero or below what is reserved. Nothing "
+                "of this batch was applied.",
+                line=n + 1, sku=label, on_hand=on_hand, reserved=reserved, available=on_hand - reserved,
+            )  # fmt: skip
+        level[change.sku_id][0] = on_hand + delta
+        results.append(LineResult(label, on_hand + delta, reserved, delta))
+        if delta:
+            rows.append({
+                "warehouse_id": warehouse_id, "sku_id": change.sku_id, "reason": change.reason,
+                "on_hand_change": delta, "reserved_change": 0, "on_hand_after": on_hand + delta,
+                "reserved_after": reserved, "reference": change.reference,
+                "note": change.note or (f"counted {change.quantity}" if change.kind == LineKind.stock_count else None),
+                "actor": actor, "created_at": now,
+            })  # fmt: skip
+    changed = [sku_id for sku_id in ids if level[sku_id][0] != before[sku_id]]
+    if changed:
+        levels = cast(Table, StockLevel.__table__)
+        session.execute(
+            update(levels)
+            .where(levels.c.warehouse_id == warehouse_id, levels.c.sku_id == bindparam("b_sku_id"))
+            .values(on_hand=bindparam("b_on_hand"), updated_at=now),
+            [{"b_sku_id": sku_id, "b_on_hand": level[sku_id][0]} for sku_id in changed],
+        )
+    if rows:
+        session.execute(sa_insert(StockMovement), rows)
+    channel_stock.note_changed(session, changed)
+    return results
+
+
 def receive_many(
     session: Session,
     warehouse_id: int,
@@ -174,21 +284,13 @@ def receive_many(
     note: str | None = None,
     actor: str | None = None,
 ) -> int:
-    """Adds stock to many SKUs of one warehouse at once: `_apply` for a batch, in a handful of statements.
-
-    `quantities` are (SKU id, units ≥ 1); a SKU may appear more than once (one ledger entry each).
-    Missing stock levels are created, each level is raised with one executemany UPDATE, one ledger entry per
-    pair is written (its reference from `references[sku_id]`, else `reference`), and the SKUs are noted for
-    the stock outbox exactly as `_apply` notes them (marked before the outermost commit). Kits are refused.
-    Returns the ledger entries written."""
+    """Adds stock to many SKUs of one warehouse at once (`quantities`: SKU id, units ≥ 1; a SKU may appear
+    more than once, one ledger entry each), through `_apply_many`. Kits are refused. Returns the entries written."""
     if not quantities:
         return 0
     for _, units in quantities:
         _quantity(units)
-    totals: dict[int, int] = defaultdict(int)
-    for sku_id, units in quantities:
-        totals[sku_id] += units
-    ids = sorted(totals)
+    ids = sorted({sku_id for sku_id, _ in quantities})
     for i in range(0, len(ids), 500):
         kit = session.scalar(
             select(Sku.code)
@@ -198,41 +300,67 @@ def receive_many(
         )
         if kit is not None:
             raise Invalid("sku", f"{kit!r} is a kit; its stock derives from its components. Receive the components.")
-    now = utcnow()
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(StockLevel).on_conflict_do_nothing(index_elements=["warehouse_id", "sku_id"]),
-        [{"warehouse_id": warehouse_id, "sku_id": sku_id, "on_hand": 0, "reserved": 0, "updated_at": now}
-         for sku_id in ids],
-    )  # fmt: skip
-    levels = cast(Table, StockLevel.__table__)
-    session.execute(
-        update(levels)
-        .where(levels.c.warehouse_id == warehouse_id, levels.c.sku_id == bindparam("b_sku_id"))
-        .values(on_hand=levels.c.on_hand + bindparam("b_units"), updated_at=now),
-        [{"b_sku_id": sku_id, "b_units": totals[sku_id]} for sku_id in ids],
-    )
-    # The rows changed above stay locked by this transaction (SQLite: one writer), so this reads our result.
-    after: dict[int, tuple[int, int]] = {}
-    for i in range(0, len(ids), 500):
-        for sku_id, on_hand, reserved in session.execute(
-            select(StockLevel.sku_id, StockLevel.on_hand, StockLevel.reserved).where(
-                StockLevel.warehouse_id == warehouse_id, StockLevel.sku_id.in_(ids[i : i + 500])
-            )
-        ):
-            after[sku_id] = (on_hand, reserved)
-    running = {sku_id: after[sku_id][0] - totals[sku_id] for sku_id in ids}
-    rows: list[dict[str, Any]] = []
-    for sku_id, units in quantities:
-        running[sku_id] += units
-        rows.append({
-            "warehouse_id": warehouse_id, "sku_id": sku_id, "reason": reason, "on_hand_change": units,
-            "reserved_change": 0, "on_hand_after": running[sku_id], "reserved_after": after[sku_id][1],
-            "reference": (references or {}).get(sku_id, reference), "note": note, "actor": actor, "created_at": now,
-        })  # fmt: skip
-    session.execute(sa_insert(StockMovement), rows)
-    channel_stock.note_changed(session, ids)
-    return len(rows)
+    changes = [_Change(sku_id, LineKind.receipt, units, reason, (references or {}).get(sku_id, reference), note)
+               for sku_id, units in quantities]  # fmt: skip
+    return sum(1 for r in _apply_many(session, warehouse_id, changes, actor=actor) if r.change)
+
+
+def apply_lines(
+    session: Session,
+    warehouse_id: int,
+    lines: Sequence[StockLine],
+    *,
+    reference: str | None = None,
+    note: str | None = None,
+    actor: str | None = None,
+) -> list[LineResult]:
+    """A stock batch — a goods receipt, a stock count, an uploaded sheet — applied in order, all or nothing.
+
+    Every line is checked before anything is written; the errors name each bad line (up to 20) and say what to
+    fix. A line's own reference / note wins over the batch's. Returns each line's result, in order."""
+    if not lines:
+        raise Invalid("lines", "The batch has no lines; give at least one (sku, kind, quantity).")
+    if len(lines) > MAX_BATCH_LINES:
+        raise Invalid("lines", f"A batch has at most {MAX_BATCH_LINES:,} lines; got {len(lines):,}. Split it.")
+    get_warehouse(session, warehouse_id)
+    codes = sorted({line.sku.strip() for line in lines if isinstance(line.sku, str)})
+    found: dict[str, tuple[int, bool]] = {}
+    for i in range(0, len(codes), 500):
+        for sku_id, code, type_ in session.execute(
+            select(Sku.id, Sku.code, Product.type).join(Product, Product.id == Sku.product_id)
+            .where(Sku.code.in_(codes[i : i + 500]))
+        ):  # fmt: skip
+            found[code] = (sku_id, type_ == ProductType.kit)
+    problems: list[str] = []
+    changes: list[_Change] = []
+    for n, line in enumerate(lines, start=1):
+        code = line.sku.strip() if isinstance(line.sku, str) else ""
+        kind, qty = line.kind, line.quantity
+        problem = None
+        if code not in found:
+            problem = f"SKU {line.sku!r} does not exist (SKUs are case-sensitive)"
+        elif found[code][1]:
+            problem = f"{code!r} is a kit; its stock derives from its components — change the components"
+        elif isinstance(qty, bool) or not isinstance(qty, int):
+            problem = f"quantity must be a whole number; got {qty!r}"
+        elif kind == LineKind.receipt and qty < 1:
+            problem = f"a receipt adds at least 1 unit; got {qty}"
+        elif kind == LineKind.adjustment and qty == 0:
+            problem = "an adjustment changes on hand by a non-zero number of units (+ or −); got 0"
+        elif kind == LineKind.stock_count and qty < 0:
+            problem = f"a count is the units on the shelf, ≥ 0; got {qty}"
+        if problem is not None:
+            problems.append(f"line {n}: {problem}")
+            continue
+        reason = StockReason.receipt if kind == LineKind.receipt else StockReason.adjustment
+        changes.append(_Change(found[code][0], kind, qty, reason, line.reference or reference, line.note or note))
+    if problems:
+        shown = "; ".join(problems[:_LINE_ERRORS_SHOWN])
+        more = f" (and {len(problems) - _LINE_ERRORS_SHOWN} more)" if len(problems) > _LINE_ERRORS_SHOWN else ""
+        raise Invalid("lines", f"{len(problems)} of {len(lines)} lines can't be applied, so none was: {shown}{more}.",
+                      lines=problems[:100])  # fmt: skip
+    labels = [line.sku.strip() for line in lines]
+    return _apply_many(session, warehouse_id, changes, actor=actor, labels=labels)
 
 
 def _level(session: Session, warehouse_id: int, sku_id: int) -> tuple[int, int]:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from kura.db import Database
 from kura.jobs import registry
-from kura.jobs.runs import JobRun, run_job
+from kura.jobs.runs import JobRun, RunStatus, run_job
 from kura.jobs.schedules import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,12 @@ def enqueue(huey: Any, kind: str, store_id: int | None, run_id: int | None = Non
 def execute(kind: str, store_id: int | None, run_id: int | None = None) -> JobRun:
     """What a kick does when it arrives: run the kind under its lease, recorded in job_runs."""
     job = registry.get_kind(kind)
-    return run_job(registry.job_database(), kind, store_id, job.fn, lease_ttl_s=job.lease_ttl_s, run_id=run_id)
+    db = registry.job_database()
+    run = run_job(db, kind, store_id, job.fn, lease_ttl_s=job.lease_ttl_s, run_id=run_id)
+    if job.again is not None and run.status == RunStatus.done and job.again(db, store_id):
+        # Work came in while this run held the lease (its own kick was skipped): send the job again now.
+        enqueue(get_huey(), kind, store_id)
+    return run
 
 
 _KICKS = "kura_job_kicks"

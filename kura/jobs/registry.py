@@ -26,6 +26,9 @@ class Progress(Protocol):
 JobFn = Callable[[int | None, Progress], Counts | None]
 # fn(db, now) -> kicks (kind, store_id) the dispatcher should send; for outboxes and other sweepers.
 SweepFn = Callable[[Database, dt.datetime], list[tuple[str, int | None]]]
+# again(db, store_id) -> True if work for the kind is waiting once a run has finished and let go of its lease.
+# A kick that arrives while a run holds the lease is skipped; this is how its work is not left to the sweeper.
+AgainFn = Callable[[Database, int | None], bool]
 
 
 @dataclass(frozen=True)
@@ -33,20 +36,23 @@ class JobKind:
     name: str
     fn: JobFn
     lease_ttl_s: float
+    again: AgainFn | None = None
 
 
 _kinds: dict[str, JobKind] = {}
 _sweeps: dict[str, SweepFn] = {}
 
 
-def job_kind(name: str, *, lease_ttl_s: float = 300.0) -> Callable[[JobFn], JobFn]:
-    """Registers fn as the job `name`; the lease "{name}:{store_id}" lives lease_ttl_s between renewals."""
+def job_kind(name: str, *, lease_ttl_s: float = 300.0, again: AgainFn | None = None) -> Callable[[JobFn], JobFn]:
+    """Registers fn as the job `name`; the lease "{name}:{store_id}" lives lease_ttl_s between renewals.
+
+    `again`: asked after each successful run, once the lease is released; True sends the job again."""
 
     def register(fn: JobFn) -> JobFn:
         existing = _kinds.get(name)
         if existing is not None and existing.fn is not fn:
             raise ValueError(f"job kind {name!r} is already registered to {existing.fn!r}")
-        _kinds[name] = JobKind(name, fn, lease_ttl_s)
+        _kinds[name] = JobKind(name, fn, lease_ttl_s, again)
         return fn
 
     return register

@@ -12,7 +12,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -208,6 +209,40 @@ def client_for(store: Store, db: Database | None = None, *, run_id: int | None =
 
 
 ClientFactory = Callable[..., RmsClient]
+StoreClientFactory = Callable[[Store, Database], RmsClient]
+"""How the listing and stock jobs make a store's client: `factory(store, db)`."""
+
+
+def _default_client(store: Store, db: Database) -> RmsClient:
+    """The store's client: its keys, the process's rate limiter, every call in the sync log."""
+    return client_for(store, db)
+
+
+_client_factory: StoreClientFactory = _default_client
+
+
+def set_client_factory(factory: StoreClientFactory | None) -> None:
+    """Tests and benchmarks can swap how the listing and stock jobs make a store's RmsClient (None: client_for)."""
+    global _client_factory
+    _client_factory = factory or _default_client
+
+
+def make_client(store: Store, db: Database) -> RmsClient:
+    """A new client for the store from the current factory (client_for unless swapped); the caller closes it."""
+    return _client_factory(store, db)
+
+
+@contextmanager
+def store_client(db: Database, store: Store, client: RmsClient | None = None) -> Iterator[RmsClient]:
+    """The given client (left open), or a new one from `make_client` for the block, closed after it."""
+    if client is not None:
+        yield client
+        return
+    made = make_client(store, db)
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 def check_credentials(base_url: str, service_secret: str, license_key: str, key: str,

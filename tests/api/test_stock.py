@@ -136,3 +136,37 @@ def test_availability_of_a_sku_over_a_set_of_warehouses(api: TestClient) -> None
     assert api.get("/api/v1/stock/availability", params={"sku": "NOPE"}).status_code == 404
     assert api.get("/api/v1/stock/availability", params={"sku": "CUP", "warehouse_id": 999}).status_code == 404
     assert api.get("/api/v1/stock/availability").status_code == 422
+
+
+def test_a_stock_batch_applies_every_line_or_none_and_names_the_bad_ones(api: TestClient) -> None:
+    single(api, "A-1")
+    single(api, "B-1")
+    tokyo = warehouse(api, "TOKYO")
+    receive(api, "B-1", tokyo, 2)
+    ok = api.post("/api/v1/stock/batches", json={"warehouse_id": tokyo, "reference": "GR-7", "lines": [
+        {"sku": "A-1", "kind": "receipt", "quantity": 12},
+        {"sku": "B-1", "kind": "count", "quantity": 5},
+        {"sku": "A-1", "kind": "adjustment", "quantity": -2, "note": "damaged"},
+    ]})  # fmt: skip
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["movements"] == 3
+    assert [(r["sku"], r["on_hand"], r["change"]) for r in ok.json()["results"]] == [
+        ("A-1", 12, 12), ("B-1", 5, 3), ("A-1", 10, -2)]  # fmt: skip
+    ledger = api.get("/api/v1/stock/ledger", params={"reference": "GR-7"}).json()
+    assert ledger["total"] == 3 and {m["actor"] for m in ledger["items"]} == {"admin"}
+
+    bad = api.post("/api/v1/stock/batches", json={"warehouse_id": tokyo, "lines": [
+        {"sku": "A-1", "kind": "receipt", "quantity": 1}, {"sku": "NOPE", "kind": "receipt", "quantity": 1},
+        {"sku": "B-1", "kind": "count", "quantity": -4}]})  # fmt: skip
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "invalid" and bad.json()["details"]["field"] == "lines"
+    assert "line 2: SKU 'NOPE'" in bad.json()["message"] and "line 3: a count" in bad.json()["message"]
+    short = api.post("/api/v1/stock/batches", json={"warehouse_id": tokyo, "lines": [
+        {"sku": "A-1", "kind": "receipt", "quantity": 1}, {"sku": "B-1", "kind": "adjustment", "quantity": -9}]})
+    assert short.status_code == 409 and "Line 2 (B-1" in short.json()["message"]
+    for body in ({"warehouse_id": tokyo, "lines": []},
+                 {"warehouse_id": tokyo, "lines": [{"sku": "A-1", "kind": "restock", "quantity": 1}]},
+                 {"warehouse_id": 999, "lines": [{"sku": "A-1", "kind": "receipt", "quantity": 1}]}):  # fmt: skip
+        assert api.post("/api/v1/stock/batches", json=body).status_code in (404, 422)
+    levels = {r["sku"]: r["on_hand"] for r in api.get("/api/v1/stock", params={"warehouse_id": tokyo}).json()["items"]}
+    assert levels == {"A-1": 10, "B-1": 5}  # the refused batches wrote nothing

@@ -130,3 +130,36 @@ def test_an_unmigrated_database_is_a_message_not_a_traceback(
     result = kura("warehouses", "list")
     assert result.exit_code == 1
     assert "kura db upgrade" in result.stderr and "Traceback" not in result.output
+
+
+def test_stock_apply_takes_a_receipt_or_count_sheet_all_or_nothing(kura: Kura, db: Database, tmp_path: Path) -> None:
+    _catalog(db)
+    with db.transaction() as s:
+        receive(s, create_warehouse(s, "TOKYO", "東京").id, "MUG", 5)
+    sheet = tmp_path / "count.csv"
+    sheet.write_bytes("sku,kind,quantity,note\nTS-RED,receipt,10,入荷\nMUG,count,3,棚卸し\nSHIRT-M,count,0,\n"
+                      .encode("cp932"))  # Shift_JIS, as Excel saves a CSV in Japan  # fmt: skip
+    result = kura("stock", "apply", str(sheet), "--warehouse", "TOKYO", "--reference", "GR-1")
+    assert result.exit_code == 0, result.output
+    assert "3 lines applied in TOKYO: 2 changed stock, 1 already right." in result.stdout
+    levels = {r["sku"]: r["on_hand"] for r in json.loads(kura("stock", "levels", "--json").stdout)}
+    assert levels["TS-RED"] == 10 and levels["MUG"] == 3
+    with db.reader() as s:
+        entry = ledger(s, sku="MUG").items[0]
+        assert (entry.note, entry.on_hand_change, entry.reference) == ("棚卸し", -2, "GR-1")
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sku,kind,quantity\nTS-RED,receipt,1\nMUG,restock,2\nMUG,count,many\n", encoding="utf-8-sig")
+    refused = kura("stock", "apply", str(bad), "--warehouse", "TOKYO")
+    assert refused.exit_code == 1
+    assert "line 3: kind 'restock'" in refused.stderr and "line 4: quantity 'many'" in refused.stderr
+    short = tmp_path / "short.csv"
+    short.write_text("sku,kind,quantity\nTS-RED,receipt,1\nMUG,adjustment,-9\n", encoding="utf-8")
+    too_few = kura("stock", "apply", str(short), "--warehouse", "TOKYO")
+    assert too_few.exit_code == 1 and "Line 2 (MUG, adjustment -9)" in too_few.stderr
+    no_header = tmp_path / "nohead.csv"
+    no_header.write_text("TS-RED,1\n", encoding="utf-8")
+    assert "needs a header line with sku,kind,quantity" in kura("stock", "apply", str(no_header), "--warehouse",
+                                                                "TOKYO").stderr  # fmt: skip
+    levels = {r["sku"]: r["on_hand"] for r in json.loads(kura("stock", "levels", "--json").stdout)}
+    assert levels["TS-RED"] == 10 and levels["MUG"] == 3  # nothing of the refused sheets was applied

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from kura.catalog.service import ProductFields
-from kura.channels.rakuten import listing
 from kura.channels.rakuten import stock as stock_push
 from kura.channels.rakuten.client import RmsClient
 from kura.db import Database
@@ -47,18 +46,16 @@ def test_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.fixture(autouse=True)
 def fast_clients() -> Iterator[None]:
     """The stores' real clients (kura.stores.service.client_for), with a limiter that never waits."""
-    from kura.stores.service import client_for
+    from kura.stores.service import client_for, set_client_factory
 
     limiter = RateLimiter(rates=dict.fromkeys(DEFAULT_RATES, "1000/second"), default="1000/second", margin=0)
 
     def make(store: Store, db: Database) -> RmsClient:
         return client_for(store, db, limiter=limiter)
 
-    listing.set_client_factory(make)
-    stock_push.set_client_factory(make)
+    set_client_factory(make)  # listing and stock alike
     yield
-    listing.set_client_factory(None)
-    stock_push.set_client_factory(None)
+    set_client_factory(None)
 
 
 @pytest.fixture

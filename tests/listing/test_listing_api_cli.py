@@ -54,10 +54,9 @@ def test_a_rakuten_outage_is_a_502(api: TestClient, db: Database, sandbox: Runni
     product_id = _product(db, unique("DOWN"))
     sandbox.admin.set_faults("items.get", maintenance=True)
     try:
-        from kura.channels.rakuten import listing
-        from kura.stores.service import client_for
+        from kura.stores.service import client_for, set_client_factory
 
-        listing.set_client_factory(lambda store, database: client_for(store, database, max_retries=0))
+        set_client_factory(lambda store, database: client_for(store, database, max_retries=0))
         response = api.post(f"/api/v1/products/{product_id}/listings", json={"store_id": store_id})
     finally:
         sandbox.admin.clear_faults()

@@ -109,14 +109,13 @@ def test_a_failed_push_backs_off_and_the_sweeper_kicks_it_again(
         update_product(s, product_id, {"selling_price": 700})
     sandbox.admin.set_faults("items.patch", error_5xx=1.0)
     try:
-        from kura.channels.rakuten import listing
         from kura.channels.rakuten.client import RmsClient
-        from kura.stores.service import client_for
+        from kura.stores.service import client_for, set_client_factory
 
         def no_retries(store: Any, database: Database) -> RmsClient:
             return client_for(store, database, max_retries=0)
 
-        listing.set_client_factory(no_retries)
+        set_client_factory(no_retries)
         assert execute(PRICE_JOB, store_id).counts == {"pushed": 0, "failed": 1, "gone": 0}
     finally:
         sandbox.admin.clear_faults()

@@ -44,16 +44,16 @@ def test_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.fixture(autouse=True)
 def fast_clients(sandbox: RunningSandbox) -> Iterator[None]:
     """The stores' real clients, with a limiter that never waits and short retries."""
-    from kura.stores.service import client_for
+    from kura.stores.service import client_for, set_client_factory
 
     limiter = RateLimiter(rates=dict.fromkeys(DEFAULT_RATES, "1000/second"), default="1000/second", margin=0)
 
     def make(store: Store, db: Database) -> RmsClient:
         return client_for(store, db, limiter=limiter, max_retries=1, backoff_base=0.01)
 
-    stock.set_client_factory(make)
+    set_client_factory(make)
     yield
-    stock.set_client_factory(None)
+    set_client_factory(None)
     sandbox.admin.clear_faults()
 
 

@@ -365,3 +365,67 @@ def test_the_reconciliation_is_scheduled_nightly_by_default(db: Database, store_
         row = s.scalars(select(JobSchedule).where(JobSchedule.kind == stock.RECONCILE_JOB)).one()
     assert row.interval_s == 86_400
     assert row.next_run_at.astimezone(stock._JST).hour == 3
+
+
+def test_a_stock_batch_marks_its_skus_and_kits_and_one_call_carries_the_final_values(
+    db: Database, sandbox: RunningSandbox, store_id: int, warehouse_id: int
+) -> None:
+    from kura.errors import InsufficientStock
+    from kura.inventory.service import LineKind, StockLine, apply_lines
+
+    a, a_mn, a_vid = listed_single(db, store_id, 5, warehouse_id)
+    b, b_mn, b_vid = listed_single(db, store_id, 0, warehouse_id)
+    kit, kit_mn, kit_vid = listed_kit(db, store_id, {a: 2})
+    stock.push_dirty(db, store_id)
+    with pytest.raises(InsufficientStock), db.transaction() as s:  # refused: nothing marked, nothing pushed
+        apply_lines(s, warehouse_id, [StockLine(b, LineKind.receipt, 9), StockLine(a, LineKind.adjustment, -6)])
+    assert pending(db, store_id) == []
+    with db.transaction() as s:
+        apply_lines(s, warehouse_id, [
+            StockLine(a, LineKind.receipt, 10), StockLine(b, LineKind.stock_count, 4),
+            StockLine(a, LineKind.adjustment, -1),
+        ])  # fmt: skip
+    assert sorted(pending(db, store_id)) == sorted([a, b, kit])
+    counts = stock.push_dirty(db, store_id)
+    assert counts["pushed"] == 3 and counts["calls"] == 1
+    assert (rakuten_qty(sandbox, a_mn, a_vid), rakuten_qty(sandbox, b_mn, b_vid),
+            rakuten_qty(sandbox, kit_mn, kit_vid)) == (14, 4, 7)  # the store's buffer is 0  # fmt: skip
+
+
+def test_a_change_whose_kick_is_skipped_while_a_pusher_holds_the_lease_is_pushed_when_it_ends(
+    db: Database, sandbox: RunningSandbox, store_id: int, warehouse_id: int, test_queue: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from kura.jobs.queue import execute
+    from kura.jobs.runs import JobRun
+
+    code, mn, vid = listed_single(db, store_id, 3, warehouse_id)
+    test_queue.flush()  # type: ignore[attr-defined]
+    real = stock.push_dirty
+
+    def push_then_a_late_change(*args: object, **kwargs: object) -> object:
+        counts = real(*args, **kwargs)  # type: ignore[arg-type]
+        with db.transaction() as s:  # after the pusher's last look, before its lease is released
+            receive(s, warehouse_id, code, 2)
+        # its kick, run now, finds the lease held and is skipped
+        while (task := test_queue.dequeue()) is not None:  # type: ignore[attr-defined]
+            test_queue.execute(task)  # type: ignore[attr-defined]
+        return counts
+
+    monkeypatch.setattr(stock, "push_dirty", push_then_a_late_change)
+    monkeypatch.setattr(stock, "LINGER_S", 0.0)
+    registry.bind_database(db)
+    try:
+        execute(stock.PUSH_JOB, store_id)
+        with db.reader() as s:
+            statuses = [r.status.value for r in s.scalars(select(JobRun).where(JobRun.store_id == store_id)
+                                                         .order_by(JobRun.id))]  # fmt: skip
+        assert statuses == ["done", "skipped"]
+        assert rakuten_qty(sandbox, mn, vid) == 3 and pending(db, store_id) == [code]
+        monkeypatch.setattr(stock, "push_dirty", real)
+        assert test_queue.pending_count() == 1  # type: ignore[attr-defined]  # sent again, not left to the sweeper
+        while (task := test_queue.dequeue()) is not None:  # type: ignore[attr-defined]
+            test_queue.execute(task)  # type: ignore[attr-defined]
+    finally:
+        registry.unbind_database(db)
+    assert rakuten_qty(sandbox, mn, vid) == 5 and pending(db, store_id) == []

@@ -46,7 +46,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +64,7 @@ from kura.inventory import channel_stock
 from kura.jobs import outbox
 from kura.jobs.registry import Progress, job_database, job_kind
 from kura.stores.models import Binding, BindingEntity, Channel, Store, SyncLogEntry
+from kura.stores.service import mark_needs_attention, store_client
 
 log = logging.getLogger(__name__)
 
@@ -366,40 +367,14 @@ def problems_from_rms(error: RmsError) -> list[Problem]:
 # --------------------------------------------------------------------------------------------- clients
 
 
-ClientFactory = Callable[[Store, Database], RmsClient]
-
-
-def _default_client(store: Store, db: Database) -> RmsClient:
-    """The store's client: its keys, the process's rate limiter, every call in the sync log."""
-    from kura.stores.service import client_for
-
-    return client_for(store, db)
-
-
-_client_factory: ClientFactory = _default_client
-
-
-def set_client_factory(factory: ClientFactory | None) -> None:
-    """Tests and tools can swap how a store's RmsClient is made (None: the default)."""
-    global _client_factory
-    _client_factory = factory or _default_client
-
-
 @contextmanager
 def _client(db: Database, store: Store, client: RmsClient | None) -> Iterator[RmsClient]:
-    """The given client, or the store's own for the block. A 401 marks the store as needing attention."""
+    """The given client, or the store's own for the block (`kura.stores.service.store_client`, whose factory
+    tests swap with `set_client_factory`). A 401 marks the store as needing attention."""
     try:
-        if client is not None:
-            yield client
-            return
-        made = _client_factory(store, db)
-        try:
-            yield made
-        finally:
-            made.close()
+        with store_client(db, store, client) as rms:
+            yield rms
     except Suspended as exc:
-        from kura.stores.service import mark_needs_attention
-
         mark_needs_attention(db, store.id, str(exc))
         raise
 

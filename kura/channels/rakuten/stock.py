@@ -26,7 +26,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +48,7 @@ from kura.jobs import outbox
 from kura.jobs.leases import Lease, LeaseHeld, lease
 from kura.jobs.registry import Progress, job_database, job_kind, sweep
 from kura.stores.models import Binding, BindingEntity, Channel, Store, StoreStatus, SyncLogEntry
+from kura.stores.service import store_client
 
 log = logging.getLogger(__name__)
 
@@ -70,38 +71,6 @@ _JST = ZoneInfo("Asia/Tokyo")
 _REJECTED = "rejected: "
 _PAUSED = "paused: "
 _INDEX = re.compile(r"inventories\[(\d+)\]")
-
-
-# --------------------------------------------------------------------------------------------- clients
-
-ClientFactory = Callable[[Store, Database], RmsClient]
-
-
-def _default_client(store: Store, db: Database) -> RmsClient:
-    from kura.stores.service import client_for
-
-    return client_for(store, db)
-
-
-_client_factory: ClientFactory = _default_client
-
-
-def set_client_factory(factory: ClientFactory | None) -> None:
-    """Tests and benchmarks can swap how a store's RmsClient is made (None: the default)."""
-    global _client_factory
-    _client_factory = factory or _default_client
-
-
-@contextmanager
-def _client(db: Database, store: Store, client: RmsClient | None) -> Iterator[RmsClient]:
-    if client is not None:
-        yield client
-        return
-    made = _client_factory(store, db)
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 # --------------------------------------------------------------------------------------------- targets
@@ -359,7 +328,7 @@ def push_dirty(db: Database, store_id: int, *, client: RmsClient | None = None, 
         return counts.to_dict()
     waker = channel_stock.register_local(store_id)
     try:
-        with _client(db, store, client) as rms:
+        with store_client(db, store, client) as rms:
             _drain(db, store_id, rms, counts, progress, linger_s, waker, run_id)
     except Suspended as exc:
         from kura.stores.service import mark_needs_attention
@@ -420,13 +389,27 @@ def _drain(db: Database, store_id: int, rms: RmsClient, counts: Counts, progress
         waker.wait(POLL_S)
 
 
-@job_kind(PUSH_JOB, lease_ttl_s=120)
+def _due_again(db: Database, store_id: int | None) -> bool:
+    """After a pusher run let go of its lease: rows due now were marked after its last look (their wake-up went
+    to it, or their kick was skipped while it held the lease); push them now rather than at the next sweep.
+    Not while a Sync Stock waits for the lease: it drains the outbox itself."""
+    return store_id is not None and bool(outbox.claim(db, store_id, OUTBOX_KIND, limit=1)) \
+        and not _sync_wanted(db, store_id)  # fmt: skip
+
+
+@job_kind(PUSH_JOB, lease_ttl_s=120, again=_due_again)
 def _push_job(store_id: int | None, progress: Progress) -> dict[str, Any]:
     if store_id is None:
         raise ValueError(f"{PUSH_JOB} runs per store")
     db = job_database()
-    with db.transaction() as s:
-        ensure_reconcile_schedule(s, store_id)
+    from kura.jobs.schedules import JobSchedule
+
+    with db.reader() as s:  # a reader first: a pusher started during a burst should not queue for the write lock
+        scheduled = s.scalar(select(JobSchedule.id).where(JobSchedule.kind == RECONCILE_JOB,
+                                                          JobSchedule.store_id == store_id))  # fmt: skip
+    if scheduled is None:
+        with db.transaction() as s:
+            ensure_reconcile_schedule(s, store_id)
     return push_dirty(db, store_id, progress=progress, linger_s=LINGER_S, run_id=getattr(progress, "run_id", None))
 
 
@@ -474,7 +457,7 @@ def sync_stock(db: Database, store_id: int, *, client: RmsClient | None = None, 
         raise Invalid("store", f"Store {store.name!r} is {store.status.value}; update its key first.")
     if progress is not None:
         progress(0, len(bound))
-    with _push_lease(db, store_id), _client(db, store, client) as rms:
+    with _push_lease(db, store_id), store_client(db, store, client) as rms:
         try:
             for i in range(0, len(bound), BATCH):
                 chunk = bound[i : i + BATCH]
@@ -575,7 +558,7 @@ def reconcile(db: Database, store_id: int, *, client: RmsClient | None = None, p
     counts = {"checked": 0, "drifted": 0, "missing": 0, "corrected": 0}
     if progress is not None:
         progress(0, len(bound))
-    with _client(db, store, client) as rms:
+    with store_client(db, store, client) as rms:
         for i in range(0, len(bound), READ_BATCH):
             chunk = bound[i : i + READ_BATCH]
             found = rms.bulk_get_inventories([(mn, vid) for _, _, mn, vid in chunk])

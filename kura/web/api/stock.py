@@ -79,6 +79,37 @@ class TransferIn(_In):
     note: Note = None
 
 
+class BatchLineIn(_In):
+    sku: SkuCode
+    kind: inventory.LineKind = Field(description="receipt: add `quantity` (≥ 1); adjustment: change on hand by "
+                                                 "`quantity` (±, not 0); count: on hand becomes `quantity` (≥ 0).")
+    quantity: StrictInt = Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)
+    reference: Reference = None
+    note: Note = None
+
+
+class BatchIn(_In):
+    warehouse_id: Id
+    lines: list[BatchLineIn] = Field(min_length=1, max_length=inventory.MAX_BATCH_LINES)
+    reference: Reference = Field(None, description="For every line without its own, e.g. a receipt number.")
+    note: Note = None
+
+
+class BatchLineOut(BaseModel):
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+    change: int
+
+
+class BatchOut(BaseModel):
+    warehouse_id: int
+    lines: int
+    movements: int
+    results: list[BatchLineOut]
+
+
 class StockRowOut(BaseModel):
     sku: str
     product_name: str
@@ -226,6 +257,22 @@ def adjust(body: AdjustmentIn, user: Writer, db: Database = Depends(get_db)) -> 
         m = inventory.adjust(s, body.warehouse_id, body.sku, body.delta,
                              reference=body.reference, note=body.note, actor=user.username)  # fmt: skip
         return MovementOut.of(m)
+
+
+@router.post("/batches", status_code=201, response_model=BatchOut, responses=errors(403, 404, 409))
+def apply_batch(body: BatchIn, user: Writer, db: Database = Depends(get_db)) -> BatchOut:
+    """A goods receipt, a stock count or an uploaded sheet: many lines of one warehouse in one transaction, in
+    order, all or nothing (422 names every bad line; 409 names the line that would go below zero or below what
+    is reserved). One ledger entry per line that changes stock; the shops get the new quantities in one push."""
+    lines = [inventory.StockLine(line.sku, line.kind, line.quantity, line.reference, line.note) for line in body.lines]
+    with db.transaction() as s:
+        results = inventory.apply_lines(s, body.warehouse_id, lines, reference=body.reference, note=body.note,
+                                        actor=user.username)  # fmt: skip
+    return BatchOut(
+        warehouse_id=body.warehouse_id, lines=len(results), movements=sum(1 for r in results if r.change),
+        results=[BatchLineOut(sku=r.sku, on_hand=r.on_hand, reserved=r.reserved, available=r.on_hand - r.reserved,
+                              change=r.change) for r in results],
+    )  # fmt: skip
 
 
 @router.post("/transfers", status_code=201, response_model=TransferOut, responses=errors(403, 404, 409))
