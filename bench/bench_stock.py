@@ -230,22 +230,24 @@ def bench_latency(db: Database, sb: Sandbox, warehouse_id: int, burst_seconds: f
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
     qty = {c: 0 for c, _, _ in skus} | {c: 50 for c, _, _ in universe}
-    commits: list[tuple[float, str, int]] = []  # (wall time the commit returned, SKU, its quantity after it)
+    # (wall time the commit returned, SKU, its quantity after it, wall time before the transaction began)
+    commits: list[tuple[float, str, int, float]] = []
 
     rng = random.Random(1)
     for _ in range(25):  # single changes, spaced 0.3–12 s (some after the pusher stopped lingering)
         code = rng.choice(skus)[0]
+        began = time.time()
         with db.transaction() as s:
             receive(s, warehouse_id, code, 1)
         qty[code] += 1
-        commits.append((time.time(), code, qty[code]))
+        commits.append((time.time(), code, qty[code], began))
         time.sleep(rng.choice([0.3, 1.0, 2.5, 4.0, 12.0]))
     stop.set()
     poller.join()
     singles = len(commits)
     by_code = {c: (mn, vid) for c, mn, vid in skus + universe}
     polled: list[float] = []  # singles, as the sandbox's stock endpoint showed them (quantities only grow)
-    for t, code, q in commits:
+    for t, code, q, _ in commits:
         key = by_code[code]
         seen = next((ot for ot, state in observed if ot >= t and state.get(key, -1) >= q), None)
         polled.append((seen - t) if seen is not None else float("inf"))
@@ -278,6 +280,7 @@ def bench_latency(db: Database, sb: Sandbox, warehouse_id: int, burst_seconds: f
                 lines.append(StockLine(code, LineKind.receipt, delta, reference="goods receipt"))
             after[code] += delta
             picks.append(code)
+        began = time.time()
         with db.transaction() as s:
             if per_change:
                 for line in lines:
@@ -290,7 +293,7 @@ def bench_latency(db: Database, sb: Sandbox, warehouse_id: int, burst_seconds: f
         for code in picks:
             qty[code] += after[code]
             after[code] = 0
-        commits.extend((t, code, qty[code]) for code in picks)  # every change of the tx commits at t
+        commits.extend((t, code, qty[code], began) for code in picks)  # every change of the tx commits at t
         n_tx += 1
     burst_end = time.time()
     burst_n = len(commits) - singles
@@ -313,22 +316,20 @@ def bench_latency(db: Database, sb: Sandbox, warehouse_id: int, burst_seconds: f
     final = sb.stock()
     wrong_final = sum(final.get(by_code[c]) != q for c, q in qty.items())
 
-    # Per change: the first push whose read began after its commit carries it; the sandbox wrote that push at
-    # write_at (its own clock) — latency = write_at − commit. Conservative: a push that read the change
-    # between the commit and the moment it was recorded is not counted.
-    per_key: dict[tuple[str, str], list[int]] = {}
+    # Per change: the first push that carries it — one whose read began after the commit returned, or one whose
+    # read began during the transaction and sent the quantity the change left (the store's buffer is 0) — the
+    # sandbox wrote that push at write_at (its own clock): latency = write_at − the commit's return.
+    per_key: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for i, (_, _, sent) in enumerate(pushlog.pushes):
-        for mn, vid, _ in sent:
-            per_key.setdefault((mn, vid), []).append(i)
+        for mn, vid, q in sent:
+            per_key.setdefault((mn, vid), []).append((i, q))
     reads = [p[0] for p in pushlog.pushes]
     latencies: list[float] = []
-    for t, code, _ in commits:
+    for t, code, q_after, began in commits:
         found = per_key.get(by_code[code], [])
-        k = bisect.bisect_left([reads[i] for i in found], t) if found else 0
-        if k < len(found) and found[k] < len(write_at):
-            latencies.append(write_at[found[k]] - t)
-        else:
-            latencies.append(float("inf"))
+        k = bisect.bisect_left([reads[i] for i, _ in found], began) if found else 0
+        carried = next((i for i, q in found[k:] if reads[i] >= t or q == q_after), None)
+        latencies.append(write_at[carried] - t if carried is not None and carried < len(write_at) else float("inf"))
     single, burst = latencies[:singles], latencies[singles:]
     burst_pushes = [p for p in pushlog.pushes if p[1] >= started]
     return {"single_n": len(single), "single_p50": pct(single, 50), "single_p95": pct(single, 95),
