@@ -208,7 +208,6 @@ def client_for(store: Store, db: Database | None = None, *, run_id: int | None =
     return client
 
 
-ClientFactory = Callable[..., RmsClient]
 StoreClientFactory = Callable[[Store, Database], RmsClient]
 """How the listing and stock jobs make a store's client: `factory(store, db)`."""
 
