@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,6 +105,15 @@ def error_text(exc: BaseException) -> str:
         return (f"{type(exc).__name__}" + (f"/{type(orig).__name__}" if orig is not None else "")
                 + ": the database refused a statement (its text is not kept: it can carry personal data)")
     return f"{type(exc).__name__}: {exc}"
+
+
+def describe_exception(exc: BaseException, limit: int | None = None) -> str:
+    """A traceback for a log or a job run. When a database error is in its chain only the frames and the error's
+    types are kept (no exception text): the driver's message can quote a buyer's row."""
+    if not has_database_error(exc):
+        return "".join(traceback.format_exception(exc, limit=limit)).strip()
+    frames = "".join(traceback.format_tb(exc.__traceback__, limit=limit))
+    return f"Traceback (most recent call last):\n{frames}{error_text(exc)}".strip()
 
 
 def has_database_error(exc: BaseException) -> bool:

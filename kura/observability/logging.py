@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from kura.channels.rakuten.privacy import MASK, mask_personal
+from kura.db import describe_exception
 
 store_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("kura_store_id", default=None)
 job_kind_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("kura_job_kind", default=None)
@@ -148,8 +149,18 @@ def _drop_query_string(record: logging.LogRecord) -> None:
 # ------------------------------------------------------------------------------------------- formats
 
 
+def _format_exception(ei: Any) -> str:
+    exc = ei[1] if isinstance(ei, tuple) else ei
+    if isinstance(exc, BaseException):
+        return describe_exception(exc)  # a database error's text can quote a buyer's row: types only
+    return logging.Formatter().formatException(ei)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts (UTC), level, logger, message, the context, extra fields, exc."""
+
+    def formatException(self, ei: Any) -> str:
+        return _format_exception(ei)
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -170,6 +181,9 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s%(kura_context)s %(message)s")
+
+    def formatException(self, ei: Any) -> str:
+        return _format_exception(ei)
 
     def format(self, record: logging.LogRecord) -> str:
         context = current_context()

@@ -67,3 +67,27 @@ def test_error_text_names_a_database_error_by_its_types_and_keeps_other_messages
         described = error_text(exc)
     assert described.startswith("IntegrityError/ValueError") and NAME not in described
     assert error_text(KeyError("manageNumber")) == "KeyError: 'manageNumber'"
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_logged_database_error_traceback_keeps_its_frames_and_types_but_no_row(people: Database, fmt: str) -> None:
+    import io
+
+    from kura.observability.logging import make_handler
+
+    stream = io.StringIO()
+    logger = logging.getLogger("kura.tests.review.traceback")
+    handler = make_handler(fmt, stream)
+    logger.addHandler(handler)
+    try:
+        try:
+            _insert_without_phone(people)
+        except IntegrityError as exc:
+            if people.engine.dialect.name == "postgresql":  # PostgreSQL's own text quotes the failing row
+                assert NAME in str(exc.orig)
+            logger.exception("import failed")
+    finally:
+        logger.removeHandler(handler)
+    written = stream.getvalue()
+    assert "import failed" in written and "IntegrityError" in written and "_insert_without_phone" in written
+    assert NAME not in written and ADDRESS not in written
