@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import getpass
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from kura import i18n
 from kura.catalog.service import get_sku
 from kura.cli_areas import fail, print_json, print_table, reading, writing
+from kura.errors import Invalid
 from kura.inventory import service as inventory
+from kura.inventory.sheets import MAX_SHEET_BYTES, read_stock_sheet
 
 stock_app = typer.Typer(no_args_is_help=True, help="Stock levels and changes (every change is in the ledger).")
 warehouses_app = typer.Typer(no_args_is_help=True, help="Warehouses.")
@@ -44,52 +46,26 @@ def adjust(
 
 
 def _read_sheet(path: Path) -> list[inventory.StockLine]:
-    """A CSV with a header `sku,kind,quantity[,reference,note]` (UTF-8, with or without BOM, or Shift_JIS as Excel
-    writes it in Japan); `kind` is receipt, adjustment or count."""
+    """The lines of a stock sheet (`kura.inventory.sheets`), or one red line saying what to fix."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_SHEET_BYTES + 1)  # more is refused anyway
     except OSError as exc:
         fail(f"Can't read {path}: {exc.strerror}.")
-    for encoding in ("utf-8-sig", "cp932"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        fail(f"{path} is neither UTF-8 nor Shift_JIS text; save it as CSV (UTF-8).")
-    rows = list(csv.DictReader(text.splitlines()))
-    header = {h.strip().lower() for h in (rows[0].keys() if rows else [])}
-    missing = {"sku", "kind", "quantity"} - header
-    if not rows or missing:
-        fail(f"{path} needs a header line with sku,kind,quantity (optional: reference,note) and at least one row"
-             + (f"; missing: {', '.join(sorted(missing))}." if rows and missing else "."))
-    lines: list[inventory.StockLine] = []
-    kinds = {k.value: k for k in inventory.LineKind}
-    problems: list[str] = []
-    for n, row in enumerate(rows, start=2):  # line 1 is the header
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
-        kind = kinds.get(row["kind"].lower())
-        quantity: int | None
-        try:
-            quantity = int(row["quantity"])
-        except ValueError:
-            quantity = None
-        if kind is None:
-            problems.append(f"line {n}: kind {row['kind']!r} is not one of receipt, adjustment, count")
-        elif quantity is None:
-            problems.append(f"line {n}: quantity {row['quantity']!r} is not a whole number")
-        else:
-            lines.append(inventory.StockLine(row["sku"], kind, quantity, row.get("reference") or None,
-                                             row.get("note") or None))  # fmt: skip
-    if problems:
-        fail(f"{len(problems)} lines of {path} can't be read, so nothing was applied: " + "; ".join(problems[:20]))
-    return lines
+    english = i18n.current_locale.set("en")  # the CLI speaks English; pages speak the user's language
+    try:
+        return read_stock_sheet(raw, str(path))
+    except Invalid as exc:
+        fail(exc.message)
+    finally:
+        i18n.current_locale.reset(english)
 
 
 @stock_app.command("apply")
 def apply(
-    path: Path = typer.Argument(..., help="CSV: sku,kind,quantity[,reference,note]; kind = receipt|adjustment|count."),
+    path: Path = typer.Argument(
+        ..., help="CSV or .xlsx: sku,kind,quantity[,reference,note]; kind = receipt|adjustment|count."
+    ),
     warehouse: str = typer.Option(..., "--warehouse", help="The warehouse code, e.g. TOKYO-1."),
     reference: str = typer.Option(None, "--reference", help="For lines without their own, e.g. a receipt number."),
     as_json: bool = typer.Option(False, "--json", help="Print each line's result as JSON."),

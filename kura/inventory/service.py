@@ -181,6 +181,7 @@ class StockLine:
     quantity: int
     reference: str | None = None
     note: str | None = None
+    line: int | None = None  # its line in the sheet it came from, for messages (else its place in the batch)
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,8 @@ class LineResult:
 
 
 MAX_BATCH_LINES = 10_000
+MAX_LINE_QUANTITY = 1_000_000_000
+REFERENCE_MAX, NOTE_MAX = 200, 500  # the ledger's columns
 _LINE_ERRORS_SHOWN = 20
 
 
@@ -206,7 +209,8 @@ class _Change:
 
 
 def _apply_many(session: Session, warehouse_id: int, changes: Sequence[_Change], *, actor: str | None,
-                labels: Sequence[str] | None = None) -> list[LineResult]:  # fmt: skip
+                labels: Sequence[str] | None = None,
+                numbers: Sequence[int] | None = None) -> list[LineResult]:  # fmt: skip
     """`_apply` for many lines of one warehouse, in a handful of statements, all or nothing.
 
     The levels are created if missing and locked (PostgreSQL: FOR UPDATE in SKU order; SQLite: the write
@@ -241,12 +245,13 @@ def _apply_many(session: Session, warehouse_id: int, changes: Sequence[_Change],
         on_hand, reserved = level[change.sku_id]
         delta = change.quantity - on_hand if change.kind == LineKind.stock_count else change.quantity
         label = labels[n] if labels is not None else f"SKU id {change.sku_id}"
+        number = numbers[n] if numbers is not None else n + 1
         if on_hand + delta < reserved:
             raise InsufficientStock(
-                f"Line {n + 1} ({label}, {change.kind.value} {change.quantity}) would leave {on_hand + delta} on "
+                f"Line {number} ({label}, {change.kind.value} {change.quantity}) would leave {on_hand + delta} on "
                 f"hand with {reserved} reserved; stock can't go below zero or below what is reserved. Nothing "
                 "of this batch was applied.",
-                line=n + 1, sku=label, on_hand=on_hand, reserved=reserved, available=on_hand - reserved,
+                line=number, sku=label, on_hand=on_hand, reserved=reserved, available=on_hand - reserved,
             )  # fmt: skip
         level[change.sku_id][0] = on_hand + delta
         results.append(LineResult(label, on_hand + delta, reserved, delta))
@@ -322,6 +327,8 @@ def apply_lines(
         raise Invalid("lines", "The batch has no lines; give at least one (sku, kind, quantity).")
     if len(lines) > MAX_BATCH_LINES:
         raise Invalid("lines", f"A batch has at most {MAX_BATCH_LINES:,} lines; got {len(lines):,}. Split it.")
+    if len(reference or "") > REFERENCE_MAX or len(note or "") > NOTE_MAX:
+        raise Invalid("reference", f"A reference has at most {REFERENCE_MAX} characters and a note {NOTE_MAX}.")
     get_warehouse(session, warehouse_id)
     codes = sorted({line.sku.strip() for line in lines if isinstance(line.sku, str)})
     found: dict[str, tuple[int, bool]] = {}
@@ -333,7 +340,8 @@ def apply_lines(
             found[code] = (sku_id, type_ == ProductType.kit)
     problems: list[str] = []
     changes: list[_Change] = []
-    for n, line in enumerate(lines, start=1):
+    numbers = [line.line or n for n, line in enumerate(lines, start=1)]
+    for n, line in zip(numbers, lines, strict=True):
         code = line.sku.strip() if isinstance(line.sku, str) else ""
         kind, qty = line.kind, line.quantity
         problem = None
@@ -349,6 +357,10 @@ def apply_lines(
             problem = "an adjustment changes on hand by a non-zero number of units (+ or −); got 0"
         elif kind == LineKind.stock_count and qty < 0:
             problem = f"a count is the units on the shelf, ≥ 0; got {qty}"
+        elif abs(qty) > MAX_LINE_QUANTITY:
+            problem = f"quantity {qty} is beyond ±{MAX_LINE_QUANTITY:,}"
+        elif len(line.reference or "") > REFERENCE_MAX or len(line.note or "") > NOTE_MAX:
+            problem = f"a reference has at most {REFERENCE_MAX} characters and a note {NOTE_MAX}"
         if problem is not None:
             problems.append(f"line {n}: {problem}")
             continue
@@ -360,7 +372,7 @@ def apply_lines(
         raise Invalid("lines", f"{len(problems)} of {len(lines)} lines can't be applied, so none was: {shown}{more}.",
                       lines=problems[:100])  # fmt: skip
     labels = [line.sku.strip() for line in lines]
-    return _apply_many(session, warehouse_id, changes, actor=actor, labels=labels)
+    return _apply_many(session, warehouse_id, changes, actor=actor, labels=labels, numbers=numbers)
 
 
 def _level(session: Session, warehouse_id: int, sku_id: int) -> tuple[int, int]:

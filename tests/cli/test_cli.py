@@ -156,7 +156,7 @@ def test_stock_apply_takes_a_receipt_or_count_sheet_all_or_nothing(kura: Kura, d
     short = tmp_path / "short.csv"
     short.write_text("sku,kind,quantity\nTS-RED,receipt,1\nMUG,adjustment,-9\n", encoding="utf-8")
     too_few = kura("stock", "apply", str(short), "--warehouse", "TOKYO")
-    assert too_few.exit_code == 1 and "Line 2 (MUG, adjustment -9)" in too_few.stderr
+    assert too_few.exit_code == 1 and "Line 3 (MUG, adjustment -9)" in too_few.stderr
     no_header = tmp_path / "nohead.csv"
     no_header.write_text("TS-RED,1\n", encoding="utf-8")
     assert "needs a header line with sku,kind,quantity" in kura("stock", "apply", str(no_header), "--warehouse",

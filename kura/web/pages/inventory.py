@@ -1,4 +1,5 @@
-"""Inventory pages: stock per SKU per warehouse with the adjustment and transfer forms, the ledger, warehouses."""
+"""Inventory pages: stock per SKU per warehouse with the adjustment, transfer and stock sheet forms, the ledger,
+warehouses."""
 
 from __future__ import annotations
 
@@ -7,13 +8,26 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from kura import i18n
 from kura.auth.models import User
 from kura.db import Database
 from kura.errors import Invalid, KuraError
 from kura.inventory.models import StockReason
-from kura.inventory.service import adjust, create_warehouse, ledger, list_stock, list_warehouses, receive, transfer
+from kura.inventory.service import (
+    LineResult,
+    adjust,
+    apply_lines,
+    create_warehouse,
+    ledger,
+    list_stock,
+    list_warehouses,
+    receive,
+    transfer,
+)
+from kura.inventory.sheets import MAX_SHEET_BYTES, TEMPLATE_CSV, read_stock_sheet
 from kura.web.deps import get_db, page_user
 from kura.web.pages.forms import Window, is_partial, page_writer, whole_number
 from kura.web.templating import render
@@ -58,7 +72,10 @@ def _stock_page(
         "error": error,
         "form": form or {"sku": sku},
         "done": done,
+        "applied": _count(request.query_params.get("applied")),
+        "changed": _count(request.query_params.get("changed")),
         "reasons": ["adjustment", "receipt"],
+        "max_sheet_mb": MAX_SHEET_BYTES >> 20,
     }
     if is_partial(request, "results"):
         return render(request, "inventory/_stock_rows.html", **context)
@@ -116,6 +133,50 @@ async def transfer_stock(
     except KuraError as exc:
         return _stock_page(request, user, db, error=exc, form=dict(form, which="transfer"), status_code=422)
     return RedirectResponse(f"/inventory?q={quote(sku.strip())}&done=transferred", status_code=303)
+
+
+def _count(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _apply_sheet(db: Database, warehouse_id: int, data: bytes, name: str, reference: str | None,
+                 actor: str) -> list[LineResult]:  # fmt: skip
+    lines = read_stock_sheet(data, name)
+    with db.transaction() as s:
+        return apply_lines(s, warehouse_id, lines, reference=reference, actor=actor)
+
+
+@router.post("/inventory/sheet")
+async def apply_sheet(request: Request, user: User = Depends(page_writer), db: Database = Depends(get_db)) -> Response:
+    """A goods receipt or stock count sheet (CSV or .xlsx) applied to one warehouse, all or nothing."""
+    form = await request.form()
+    file = form.get("file")
+    kept = {"which": "sheet", "warehouse_id": str(form.get("warehouse_id", "")),
+            "reference": str(form.get("reference", ""))}  # fmt: skip
+    try:
+        warehouse_id = _warehouse_id(form.get("warehouse_id"), "warehouse_id")
+        if not isinstance(file, UploadFile) or not file.filename:
+            raise Invalid("file", i18n.gettext("Choose a stock sheet to upload (CSV or Excel .xlsx)."))
+        data = await file.read(MAX_SHEET_BYTES + 1)  # more is refused anyway
+        reference = kept["reference"].strip()[:200] or None
+        results = await run_in_threadpool(_apply_sheet, db, warehouse_id, data, file.filename, reference,
+                                          user.username)  # fmt: skip
+    except KuraError as exc:
+        return _stock_page(request, user, db, error=exc, form=kept, status_code=422)
+    changed = sum(1 for r in results if r.change)
+    return RedirectResponse(
+        f"/inventory?warehouse={warehouse_id}&done=sheet&applied={len(results)}&changed={changed}", status_code=303
+    )
+
+
+@router.get("/inventory/stock-sheet-template.csv")
+def stock_sheet_template(user: User = Depends(page_user)) -> Response:
+    """An example stock sheet: the header and two lines, UTF-8 with a BOM (Excel reads it as such)."""
+    return Response(
+        TEMPLATE_CSV,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="stock-sheet.csv"'},
+    )
 
 
 @router.get("/inventory/ledger")
