@@ -12,14 +12,16 @@
     Goal p99 ≤ 2 s; coalescing is what makes it possible at 1 upsert/s: while ≤ 400 distinct SKUs are dirty
     per second one call a second carries them all (more than 400 and latency grows), hence the 300-SKU universe.
 (b) a full Sync Stock of N SKUs (default 50,000) against the bound ⌈N / 400⌉ calls at 1 req/s. Goal ≤ 1.1×.
-(c) oversell: buyers buy at 2 orders/s on Rakuten while warehouse stock also changes; Kura learns of each
-    order after an import lag (the order poll) and takes the unit off; a unit Kura cannot take off was sold
-    beyond what Kura had. Goal 0 with the default buffer.
+(c) oversell: buyers buy at 2 orders/s on Rakuten for 10 minutes while warehouse stock also changes (receipts
+    and write-offs, ~1/s); Kura learns of the orders through its own order sync (every 5 minutes by default) and
+    holds their units. A sale was beyond what Kura had when, at the moment it was placed, the SKU's units sold on
+    Rakuten and not yet held by Kura (that sale included) exceeded what Kura had free — replayed from Kura's
+    ledger. Goal 0 with the default buffer and the sales guard (both defaults).
 
 The sandbox runs in its own process (`python -m rms_sandbox`), Kura on a SQLite file (--postgres: PostgreSQL).
 Run: python bench/bench_stock.py [--skus 50000] [--burst-seconds 15] [--burst-skus 300] [--burst-tx-rate 20]
-     [--burst-tx-size 50] [--burst-per-change] [--oversell-seconds 600] [--postgres] [--skip-latency] [--skip-full]
-     [--skip-oversell]"""
+     [--burst-tx-size 50] [--burst-per-change] [--oversell-seconds 600] [--order-poll S] [--postgres]
+     [--skip-latency] [--skip-full] [--skip-oversell]"""
 
 from __future__ import annotations
 
@@ -378,13 +380,19 @@ def bench_full_sync(db: Database, sb: Sandbox, warehouse_id: int, n: int) -> dic
 
 
 def bench_oversell(db: Database, sb: Sandbox, warehouse_id: int, seconds: float, n_skus: int, units: int,
-                   import_lag_s: float, order_rate: float) -> dict[str, Any]:  # fmt: skip
+                   order_poll_s: int | None, order_rate: float, guard: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Buyers buy on Rakuten at `order_rate` while the warehouse receives and writes off stock; Kura learns of
+    the orders through its own order sync (every `order_poll_s`, default the store default), which holds their
+    units. A sale is beyond what Kura had when, at the moment it was placed, the SKU's units sold on Rakuten and
+    not yet held by Kura (this sale included) exceeded what Kura had free (on hand − held)."""
     from kura.catalog.service import ProductFields, create_single
     from kura.channels.rakuten import listing
+    from kura.channels.rakuten.orders import KIND_NEW, OrderSyncSettings, update_order_settings
+    from kura.inventory.models import StockMovement, StockReason
 
-    store_id = make_store(db, sb, "oversell", None)  # the default buffer
+    store_id = make_store(db, sb, "oversell", None)  # the default buffer, the sales guard on (its default)
     with db.transaction() as s:
-        s.get_one(Store, store_id).settings = {"default_genre_id": "100371"}
+        s.get_one(Store, store_id).settings = {"default_genre_id": "100371", "stock_sales_guard": guard}
     skus: list[tuple[str, str, str]] = []
     for i in range(n_skus):  # real items on the sandbox, so its buyers can buy them
         code = f"ovs-{i:04d}"
@@ -394,38 +402,25 @@ def bench_oversell(db: Database, sb: Sandbox, warehouse_id: int, seconds: float,
         result = listing.list_product(db, store_id, product_id)
         assert result.listed, result.problems
         skus.append((code, code, code))
+    poll = order_poll_s or OrderSyncSettings().new_orders_interval_s
+    with db.transaction() as s:
+        update_order_settings(s, store_id, {"new_orders_interval_s": poll})
     time.sleep(3)  # listing marked the SKUs dirty; the pusher sends the store's quantity (with its buffer)
     rng = random.Random(3)
-    sold: list[tuple[float, str]] = []
+    sales: list[tuple[float, str]] = []  # (wall time the order was sent, SKU)
     stop = threading.Event()
-    tally = {"orders": 0, "sold_out": 0, "oversold": 0, "imported": 0, "warehouse_changes": 0}
-    lock = threading.Lock()
+    tally = {"orders": 0, "sold_out": 0, "warehouse_changes": 0}
 
     def buyers() -> None:
         while not stop.is_set():
             code, mn, vid = rng.choice(skus)
+            sent = time.time()
             if sb.order(mn, vid):
-                with lock:
-                    sold.append((time.monotonic(), code))
-                    tally["orders"] += 1
+                sales.append((sent, code))
+                tally["orders"] += 1
             else:
                 tally["sold_out"] += 1
             time.sleep(1 / order_rate)
-
-    def order_import() -> None:  # Kura learns of each order import_lag_s after it was placed
-        while not stop.is_set() or sold:
-            with lock:
-                due = [x for x in sold if x[0] <= time.monotonic() - import_lag_s or stop.is_set()]
-                for x in due:
-                    sold.remove(x)
-            for _, code in due:
-                try:
-                    with db.transaction() as s:
-                        adjust(s, warehouse_id, code, -1, reference="rakuten-order")
-                    tally["imported"] += 1
-                except InsufficientStock:
-                    tally["oversold"] += 1  # sold on Rakuten, but Kura had no unit left for it
-            time.sleep(0.2)
 
     def warehouse() -> None:  # receipts and write-offs in the warehouse, ~1/s
         w = random.Random(5)
@@ -442,15 +437,48 @@ def bench_oversell(db: Database, sb: Sandbox, warehouse_id: int, seconds: float,
                 pass
             time.sleep(1.0)
 
-    threads = [threading.Thread(target=f, daemon=True) for f in (buyers, order_import, warehouse)]
+    threads = [threading.Thread(target=f, daemon=True) for f in (buyers, warehouse)]
     for t in threads:
         t.start()
     time.sleep(seconds)
     stop.set()
     for t in threads:
         t.join(60)
-    return {**tally, "seconds": seconds, "skus": n_skus, "units_each": units, "import_lag_s": import_lag_s,
-            "buffer": channel_stock.DEFAULT_BUFFER.to_dict()}
+    from kura.jobs.queue import execute
+
+    execute(KIND_NEW, store_id)  # a last poll, so every order placed is in Kura
+    _wait_drained(db, store_id)
+
+    # Replay Kura's ledger of the SKUs against the sales, in time order.
+    by_code = {code: i for i, (code, _, _) in enumerate(skus)}
+    with db.reader() as s:
+        ids = {code: sku_id for code, sku_id in s.execute(select(Sku.code, Sku.id).where(Sku.code.in_(list(by_code))))}
+        moves = s.execute(
+            select(StockMovement.created_at, StockMovement.sku_id, StockMovement.reason, StockMovement.reserved_change,
+                   StockMovement.on_hand_after, StockMovement.reserved_after)
+            .where(StockMovement.sku_id.in_(list(ids.values())), StockMovement.warehouse_id == warehouse_id)
+            .order_by(StockMovement.id)
+        ).all()  # fmt: skip
+    code_of = {v: k for k, v in ids.items()}
+    events: list[tuple[float, int, str, Any]] = [(m[0].timestamp(), 1, code_of[m[1]], m) for m in moves]
+    events += [(t, 0, code, None) for t, code in sales]
+    events.sort(key=lambda e: (e[0], e[1]))
+    free: dict[str, int] = {}
+    unheld: dict[str, int] = dict.fromkeys(by_code, 0)  # sold on Rakuten, not yet held by Kura
+    beyond = 0
+    for _, kind, code, m in events:
+        if kind == 1:
+            free[code] = m.on_hand_after - m.reserved_after
+            if m.reason in (StockReason.reserve, StockReason.release):
+                unheld[code] -= m.reserved_change
+        else:
+            unheld[code] += 1
+            if unheld[code] > free.get(code, 0):
+                beyond += 1
+    never_held = sum(max(0, n) for n in unheld.values())
+    return {**tally, "seconds": seconds, "skus": n_skus, "units_each": units, "order_poll_s": poll,
+            "buffer": channel_stock.DEFAULT_BUFFER.to_dict(), "beyond": beyond, "never_held": never_held,
+            "guard": guard}
 
 
 def _load(avg: tuple[float, float, float]) -> str:
@@ -470,9 +498,12 @@ def main() -> None:
     ap.add_argument("--oversell-seconds", type=float, default=600.0)
     ap.add_argument("--oversell-skus", type=int, default=60)
     ap.add_argument("--oversell-units", type=int, default=6)
-    ap.add_argument("--import-lag", type=float, default=5.0)
+    ap.add_argument("--order-poll", type=int, default=None, help="the store's new-order poll in seconds (default: "
+                    "Kura's default, 300)")
     ap.add_argument("--postgres", action="store_true", help="Kura on PostgreSQL (127.0.0.1:5432, database bench_stock, "
                     "dropped and re-created) instead of a SQLite file")
+    ap.add_argument("--no-sales-guard", action="store_true", help="(c) with the store's sales guard off, to see "
+                    "what it prevents")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-full", action="store_true")
     ap.add_argument("--skip-oversell", action="store_true")
@@ -527,11 +558,13 @@ def main() -> None:
                   f"run {r['status']} {r['counts']}; upsert requests {r['requests']} (setup {r['setup_s']:.1f} s)")
         if not args.skip_oversell:
             r = bench_oversell(db, sb, warehouse_id, args.oversell_seconds, args.oversell_skus, args.oversell_units,
-                               args.import_lag, 2.0)
+                               args.order_poll, 2.0, not args.no_sales_guard)
             print(f"(c) oversell over {r['seconds']:.0f} s, {r['skus']} SKUs × {r['units_each']} units, buyers 2 "
-                  f"orders/s, order import lag {r['import_lag_s']:g} s, default buffer {r['buffer']}: "
-                  f"{r['orders']} orders, {r['sold_out']} refused as sold out, {r['warehouse_changes']} warehouse "
-                  f"changes, units sold beyond what Kura had: {r['oversold']} (goal 0)")
+                  f"orders/s, Kura's order poll every {r['order_poll_s']} s, default buffer {r['buffer']}, sales guard "
+                  f"{'on' if r['guard'] else 'OFF'}: {r['orders']} orders, {r['sold_out']} refused as sold out, "
+                  f"{r['warehouse_changes']} warehouse changes; units sold beyond what Kura had: {r['beyond']} "
+                  f"(goal 0); units sold that Kura could not hold after its last poll: {r['never_held']} "
+                  "(a write-off of a unit sold but not yet imported)")
         with db.reader() as s:
             print(f"outbox rows left: {len(outbox.pending(s, kind='stock'))}")
     finally:

@@ -30,7 +30,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, UniqueConstraint, event, select
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, UniqueConstraint, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from kura.catalog.models import KitComponent, Product, ProductType, Sku
@@ -109,6 +109,9 @@ class ChannelStock(Base):
     expected_qty: Mapped[int | None] = mapped_column()  # Kura's quantity at that moment
     drift: Mapped[int | None] = mapped_column()  # checked − expected; 0 or None = in step
     checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Units of this store's own orders for the SKU that Kura took into its stock (held, or given back: −) since
+    # the last push: Rakuten counted those sales itself, so the next push must not take them off twice.
+    order_units: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 # ---------------------------------------------------------------- buffers
@@ -267,6 +270,25 @@ def store_quantity(session: Session, store_id: int, sku_id: int) -> int:
 
 _PENDING = "kura_stock_changed"
 _WAKE = "kura_stock_wake"
+
+
+def note_order_line(session: Session, order_line_id: int, sign: int) -> None:
+    """An order line's units were held (+1) or given back (−1) by Kura: counted on the line's own store and SKU
+    (a kit's, not its components'), for the sales guard of the next push (`kura.channels.rakuten.stock`)."""
+    from kura.orders.models import Order, OrderLine
+
+    line = session.execute(
+        select(Order.store_id, OrderLine.sku_id, OrderLine.quantity)
+        .join(Order, Order.id == OrderLine.order_id).where(OrderLine.id == order_line_id)
+    ).one_or_none()  # fmt: skip
+    if line is None or line.sku_id is None:
+        return
+    session.execute(
+        update(ChannelStock)
+        .where(ChannelStock.store_id == line.store_id, ChannelStock.sku_id == line.sku_id)
+        .values(order_units=ChannelStock.order_units + sign * line.quantity)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def note_changed(session: Session, sku_ids: Iterable[int]) -> None:

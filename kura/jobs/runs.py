@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 ERROR_TEXT_MAX = 4000
 ABANDONED_GRACE = dt.timedelta(seconds=5)  # a run this young may not have its lease row visible yet
-ABANDONED_SWEEP_EVERY_S = 10.0  # job_runs has no status index; look at most this often per dispatcher
+ABANDONED_SWEEP_EVERY_S = 10.0  # look at most this often per dispatcher (ix_job_runs_status_started_at serves it)
 ABANDONED_ERROR = (
     "abandoned: the worker running this job stopped (killed or lost) and its lease expired; "
     "the job was sent again and carries on from where this run got to"
@@ -61,7 +61,14 @@ class JobRun(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_job_runs_kind_store_id_id", "kind", "store_id", "id"),)
+    __table_args__ = (
+        Index("ix_job_runs_kind_store_id_id", "kind", "store_id", "id"),
+        # The abandoned-run sweeper (every ABANDONED_SWEEP_EVERY_S per dispatcher): the runs 'running' since
+        # before the grace, and for each a later start of its kind and store; without these it read the whole
+        # table once per running run.
+        Index("ix_job_runs_status_started_at", "status", "started_at"),
+        Index("ix_job_runs_kind_store_id_started_at", "kind", "store_id", "started_at"),
+    )
 
     @property
     def lease_name(self) -> str:
@@ -258,19 +265,26 @@ def sweep_abandoned(db: Database, now: dt.datetime) -> list[tuple[str, int | Non
     later = aliased(JobRun)
     name = JobRun.kind + ":" + func.coalesce(cast(JobRun.store_id, String), "-")
     live_lease = exists(select(Lease.name).where(Lease.name == name, Lease.expires_at > now))
-    same_store = or_(later.store_id == JobRun.store_id, and_(later.store_id.is_(None), JobRun.store_id.is_(None)))
-    overtaken = exists(
-        select(later.id).where(
-            later.kind == JobRun.kind,
-            same_store,
-            later.started_at > JobRun.started_at,
-            later.status.in_([RunStatus.running, RunStatus.done, RunStatus.failed]),
+
+    def later_start(same_store: Any) -> Any:  # one seek in ix_job_runs_kind_store_id_started_at (no OR inside)
+        return exists(
+            select(later.id).where(
+                later.kind == JobRun.kind,
+                same_store,
+                later.started_at > JobRun.started_at,
+                later.status.in_([RunStatus.running, RunStatus.done, RunStatus.failed]),
+            )
         )
+
+    overtaken = or_(
+        later_start(later.store_id == JobRun.store_id),
+        and_(JobRun.store_id.is_(None), later_start(later.store_id.is_(None))),
     )
     stmt = (
         update(JobRun)
-        .where(JobRun.status == RunStatus.running, JobRun.started_at < now - ABANDONED_GRACE,
-               or_(~live_lease, overtaken))
+        .where(
+            JobRun.status == RunStatus.running, JobRun.started_at < now - ABANDONED_GRACE, or_(~live_lease, overtaken)
+        )
         .values(status=RunStatus.failed, finished_at=now, error=ABANDONED_ERROR)
         .returning(JobRun.id, JobRun.kind, JobRun.store_id)
         .execution_options(synchronize_session=False)

@@ -75,3 +75,14 @@ def test_a_reconcile_interval_out_of_range_is_a_422_and_the_schedule_is_untouche
     with db.reader() as s:
         schedule = s.scalars(select(JobSchedule).where(JobSchedule.store_id == rakuten_store)).one()
         assert (schedule.interval_s, schedule.enabled) == (3600, True)
+
+
+def test_the_sales_guard_is_on_by_default_and_switched_by_the_stock_settings(api: TestClient, rakuten_store: int) -> None:
+    status = f"/api/v1/stores/{rakuten_store}/stock-sync"
+    url = f"/api/v1/stores/{rakuten_store}/stock-settings"
+    assert api.get(status).json()["sales_guard"] is True
+    assert api.put(url, json={"sales_guard": "no"}).status_code == 422
+    off = api.put(url, json={"sales_guard": False})
+    assert off.status_code == 200 and off.json()["sales_guard"] is False
+    assert api.get(status).json()["sales_guard"] is False
+    assert api.put(url, json={"sales_guard": True}).json()["sales_guard"] is True

@@ -429,3 +429,90 @@ def test_a_change_whose_kick_is_skipped_while_a_pusher_holds_the_lease_is_pushed
     finally:
         registry.unbind_database(db)
     assert rakuten_qty(sandbox, mn, vid) == 5 and pending(db, store_id) == []
+
+
+def _sell_on_rakuten(sandbox: RunningSandbox, mn: str, vid: str, units: int) -> None:
+    """A buyer takes `units` on Rakuten (its count drops at once; Kura learns of the order at its next poll)."""
+    now = rakuten_qty(sandbox, mn, vid)
+    assert now is not None and now >= units
+    sandbox.admin.set_stock(sandbox.shop["shop_id"], [{"manageNumber": mn, "variantId": vid, "quantity": now - units}])
+
+
+def _rakuten_order(db: Database, store_id: int, code: str, units: int) -> int:
+    """Kura imports the store's order of `units` and holds them (as the order sync does); returns the line."""
+    from kura.inventory.service import reserve
+    from kura.orders.models import Address
+    from kura.orders.service import LineSpec, NewOrder, create_order
+
+    buyer = Address("山田", "太郎", None, None, "100-0001", "東京都", "千代田区千代田", None, "0312345678")
+    with db.transaction() as s:
+        order = create_order(s, store_id, NewOrder(orderer=buyer, payment_method="クレジットカード", lines=[
+            LineSpec(sku=code, name="商品", quantity=units, unit_price=100)]))  # fmt: skip
+        line_id = order.lines[0].id
+        reserve(s, code, units, order_line_id=line_id)
+    return line_id
+
+
+def test_a_push_never_offers_again_what_rakuten_sold_and_kura_has_not_imported(
+    db: Database, sandbox: RunningSandbox, store_id: int, warehouse_id: int
+) -> None:
+    code, mn, vid = listed_single(db, store_id, 10, warehouse_id)
+    stock.push_dirty(db, store_id)
+    assert rakuten_qty(sandbox, mn, vid) == 10
+    _sell_on_rakuten(sandbox, mn, vid, 2)  # Rakuten 8; Kura still 10 until its order poll
+    with db.transaction() as s:
+        receive(s, warehouse_id, code, 3)  # Kura 13: a plain ABSOLUTE push would offer the 2 sold units again
+    counts = stock.push_dirty(db, store_id)
+    assert counts["held_back"] == 2
+    assert rakuten_qty(sandbox, mn, vid) == 11  # 8 + 3
+    _rakuten_order(db, store_id, code, 2)  # the order poll imports the sale: Kura 11
+    assert stock.push_dirty(db, store_id)["pushed"] == 1
+    assert rakuten_qty(sandbox, mn, vid) == 11  # not taken off twice
+    with db.transaction() as s:
+        adjust(s, warehouse_id, code, -4)  # Kura 7
+    stock.push_dirty(db, store_id)
+    assert rakuten_qty(sandbox, mn, vid) == 7
+    with db.reader() as s:
+        row = s.scalar(select(channel_stock.ChannelStock).where(channel_stock.ChannelStock.store_id == store_id))
+        assert row is not None and (row.pushed_qty, row.order_units) == (7, 0)
+
+
+def test_a_cancelled_order_given_back_is_offered_once_and_kits_count_their_own_sales(
+    db: Database, sandbox: RunningSandbox, store_id: int, warehouse_id: int
+) -> None:
+    from kura.inventory.service import release
+
+    part, _, _ = listed_single(db, store_id, 9, warehouse_id)
+    kit, kit_mn, kit_vid = listed_kit(db, store_id, {part: 3})
+    with db.transaction() as s:
+        channel_stock.mark_skus_dirty(s, store_id, [kit])  # as listing it does
+    stock.push_dirty(db, store_id)
+    assert rakuten_qty(sandbox, kit_mn, kit_vid) == 3
+    _sell_on_rakuten(sandbox, kit_mn, kit_vid, 1)  # Rakuten 2 kits
+    line_id = _rakuten_order(db, store_id, kit, 1)  # imported: Kura holds 3 parts → 2 kits
+    stock.push_dirty(db, store_id)
+    assert rakuten_qty(sandbox, kit_mn, kit_vid) == 2
+    # Cancelled on Rakuten, which puts the kit back on sale itself (3); Kura gives the parts back (3 kits).
+    sandbox.admin.set_stock(sandbox.shop["shop_id"], [{"manageNumber": kit_mn, "variantId": kit_vid, "quantity": 3}])
+    with db.transaction() as s:
+        release(s, line_id)
+    stock.push_dirty(db, store_id)
+    assert rakuten_qty(sandbox, kit_mn, kit_vid) == 3  # offered once, not 4
+
+
+def test_the_sales_guard_can_be_turned_off_and_reconciliation_corrects_to_kuras_own_quantity(
+    db: Database, sandbox: RunningSandbox, store_id: int, warehouse_id: int
+) -> None:
+    code, mn, vid = listed_single(db, store_id, 10, warehouse_id)
+    stock.push_dirty(db, store_id)
+    _sell_on_rakuten(sandbox, mn, vid, 1)
+    counts = stock.reconcile(db, store_id)
+    assert counts["drifted"] == 1
+    stock.push_dirty(db, store_id)
+    assert rakuten_qty(sandbox, mn, vid) == 10  # the correction is Kura's own quantity (nightly: sales are few)
+    _sell_on_rakuten(sandbox, mn, vid, 1)
+    with db.transaction() as s:
+        s.get_one(Store, store_id).settings = {"stock_buffer": {"mode": "units", "value": 0}, "stock_sales_guard": False}
+        receive(s, warehouse_id, code, 1)
+    stock.push_dirty(db, store_id)
+    assert rakuten_qty(sandbox, mn, vid) == 11  # unguarded: Kura's quantity as it is

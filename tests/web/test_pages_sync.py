@@ -249,6 +249,16 @@ def test_warehouse_mapping_and_buffers_save_and_validate(signed_in: TestClient, 
     post_form(signed_in, base + "/buffer/sku", {"csrf_token": csrf, "sku": "TEE01-M", "clear": "1"})
     with db.reader() as s:
         assert channel_stock.sku_buffers(s, ids["store"]) == {}
+    guard = page.split('data-testid="sales-guard"')[1].split("</form>")[0]
+    assert 'name="on" value="1" checked' in guard  # on by default
+    off = post_form(signed_in, base + "/sales-guard", {"csrf_token": csrf}, headers=EN)
+    assert off.status_code == 200 and "Sales guard saved." in off.text
+    assert 'value="1" checked' not in off.text.split('data-testid="sales-guard"')[1].split("</form>")[0]
+    with db.reader() as s:
+        assert s.get_one(Store, ids["store"]).settings["stock_sales_guard"] is False
+    post_form(signed_in, base + "/sales-guard", {"csrf_token": csrf, "on": "1"})
+    with db.reader() as s:
+        assert s.get_one(Store, ids["store"]).settings["stock_sales_guard"] is True
 
 
 def test_product_page_shows_what_each_store_was_last_told(signed_in: TestClient, db: Database) -> None:

@@ -26,7 +26,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -181,17 +181,89 @@ def _insert(session: Session) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def record_pushed(session: Session, store_id: int, pushed: Sequence[Target], at: dt.datetime) -> None:
-    """Remembers the quantity last pushed per (store, SKU), for the UI."""
+def record_pushed(session: Session, store_id: int, pushed: Sequence[Target], at: dt.datetime,
+                  seen: Mapping[int, Last] | None = None) -> None:  # fmt: skip
+    """Remembers the quantity last pushed per (store, SKU), for the UI and the sales guard; the order units
+    the push accounted for (`seen`, read with its quantities) are taken off the SKU's count."""
     if not pushed:
         return
+    table = ChannelStock.__table__
     stmt = _insert(session)(ChannelStock)
     stmt = stmt.on_conflict_do_update(
         index_elements=["store_id", "sku_id"],
-        set_={"pushed_qty": stmt.excluded.pushed_qty, "pushed_at": stmt.excluded.pushed_at},
-    )
-    session.execute(stmt, [{"store_id": store_id, "sku_id": t.sku_id, "pushed_qty": t.quantity, "pushed_at": at}
+        set_={"pushed_qty": stmt.excluded.pushed_qty, "pushed_at": stmt.excluded.pushed_at,
+              "order_units": table.c.order_units - stmt.excluded.order_units},
+    )  # fmt: skip
+    seen = seen or {}
+    session.execute(stmt, [{"store_id": store_id, "sku_id": t.sku_id, "pushed_qty": t.quantity, "pushed_at": at,
+                            "order_units": seen[t.sku_id].order_units if t.sku_id in seen else 0}
                            for t in sorted(pushed, key=lambda t: t.sku_id)])  # fmt: skip  (lock order: by SKU)
+
+
+# --------------------------------------------------------------------------------------------- the sales guard
+
+
+@dataclass(frozen=True)
+class Last:
+    """What Kura last pushed for a (store, SKU), and its own orders of the SKU taken into stock since."""
+
+    pushed_qty: int | None
+    order_units: int
+
+
+def last_pushes(session: Session, store_id: int, sku_ids: Sequence[int]) -> dict[int, Last]:
+    found: dict[int, Last] = {}
+    ids = sorted(set(sku_ids))
+    for i in range(0, len(ids), 500):
+        for sku_id, pushed, units in session.execute(
+            select(ChannelStock.sku_id, ChannelStock.pushed_qty, ChannelStock.order_units)
+            .where(ChannelStock.store_id == store_id, ChannelStock.sku_id.in_(ids[i : i + 500]))
+        ):  # fmt: skip
+            found[sku_id] = Last(pushed, units or 0)
+    return found
+
+
+def guarded(rms: RmsClient, found: Mapping[str, Target], last: Mapping[int, Last]) -> tuple[dict[str, Target], int]:
+    """The quantities to send so that a push never offers again what Rakuten sold and Kura has not imported yet.
+
+    Rakuten takes a sold unit off its own count at once; Kura learns of the order at its next order poll (every
+    5 minutes by default). An ABSOLUTE push of Kura's quantity in between would put those units back on sale.
+    So, for a SKU Kura pushed P to before, Rakuten's quantity R is read (inventories.bulk.get) and what is sent
+    is min(ours, R + (ours − P) + units) — Rakuten's count moved by what changed in Kura since P, where `units`
+    are the store's own orders of the SKU that Kura took into its stock meanwhile (Rakuten counted those
+    already). It never exceeds Kura's own quantity. Returns the targets and the units held back."""
+    known = {code: t for code, t in found.items() if last.get(t.sku_id, Last(None, 0)).pushed_qty is not None}
+    if not known:
+        return dict(found), 0
+    theirs: dict[tuple[str, str], int] = {}
+    keys = [(t.manage_number, t.variant_id) for t in known.values()]
+    for i in range(0, len(keys), READ_BATCH):
+        for r in rms.bulk_get_inventories(keys[i : i + READ_BATCH]):
+            if isinstance(r.get("quantity"), int):
+                theirs[(str(r.get("manageNumber", "")).lower(), str(r.get("variantId")))] = r["quantity"]
+    result, held = dict(found), 0
+    for code, t in known.items():
+        rakuten = theirs.get((t.manage_number.lower(), t.variant_id))
+        if rakuten is None:
+            continue  # not on Rakuten (yet): ours
+        seen = last[t.sku_id]
+        assert seen.pushed_qty is not None
+        quantity = max(0, min(t.quantity, rakuten + (t.quantity - seen.pushed_qty) + seen.order_units))
+        if quantity != t.quantity:
+            held += t.quantity - quantity
+            result[code] = Target(t.sku_id, t.code, t.manage_number, t.variant_id, quantity)
+    return result, held
+
+
+def sales_guard(store: Store) -> bool:
+    """On unless the store's settings say `"stock_sales_guard": false`."""
+    return (store.settings or {}).get("stock_sales_guard", True) is not False
+
+
+def set_sales_guard(session: Session, store_id: int, on: bool) -> None:
+    """Turns the store's sales guard on or off (`settings["stock_sales_guard"]`)."""
+    store = _rakuten_store(session, store_id)
+    store.settings = {**(store.settings or {}), "stock_sales_guard": bool(on)}
 
 
 def _log_rejected(session: Session, store_id: int, run_id: int | None,
@@ -262,10 +334,14 @@ class Counts:
     gone: int = 0
     calls: int = 0
     paused: bool = False
+    held_back: int = 0  # units the sales guard did not offer (sold on Rakuten, not imported yet)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pushed": self.pushed, "rejected": self.rejected, "gone": self.gone, "calls": self.calls,
-                "paused": self.paused}  # fmt: skip
+        found = {"pushed": self.pushed, "rejected": self.rejected, "gone": self.gone, "calls": self.calls,
+                 "paused": self.paused}  # fmt: skip
+        if self.held_back:
+            found["held_back"] = self.held_back
+        return found
 
 
 def _store_ready(db: Database, store_id: int) -> Store | None:
@@ -284,10 +360,14 @@ def _store_ready(db: Database, store_id: int) -> Store | None:
 
 
 def _push_rows(db: Database, store_id: int, rms: RmsClient, rows: Sequence[outbox.Claimed], counts: Counts,
-               run_id: int | None = None) -> None:  # fmt: skip
-    """One claimed batch: compute, send, then clear / fail / log in one short transaction."""
-    with db.reader() as s:
+               run_id: int | None = None, guard: bool = True) -> None:  # fmt: skip
+    """One claimed batch: compute (with the sales guard), send, then clear / fail / log in one short transaction."""
+    with db.reader() as s:  # one snapshot: the quantities and the order units they already reflect
         found = targets(s, store_id, [r.key for r in rows])
+        last = last_pushes(s, store_id, [t.sku_id for t in found.values()])
+    if guard:
+        found, held = guarded(rms, found, last)
+        counts.held_back += held
     by_code = {r.key: r for r in rows}
     gone = [r for r in rows if r.key not in found]
     retries = [found[r.key] for r in rows if r.key in found and (r.last_error or "").startswith(_REJECTED)]
@@ -298,7 +378,7 @@ def _push_rows(db: Database, store_id: int, rms: RmsClient, rows: Sequence[outbo
     now = utcnow()
     with db.transaction() as s:
         outbox.complete(s, gone + [by_code[t.code] for t in result.ok])
-        record_pushed(s, store_id, result.ok, now)
+        record_pushed(s, store_id, result.ok, now, last)
         for target, error in result.rejected:
             outbox.fail(s, by_code[target.code], _REJECTED + error.message, now=now)
         _log_rejected(s, store_id, run_id, result.rejected)
@@ -329,7 +409,7 @@ def push_dirty(db: Database, store_id: int, *, client: RmsClient | None = None, 
     waker = channel_stock.register_local(store_id)
     try:
         with store_client(db, store, client) as rms:
-            _drain(db, store_id, rms, counts, progress, linger_s, waker, run_id)
+            _drain(db, store_id, rms, counts, progress, linger_s, waker, run_id, sales_guard(store))
     except Suspended as exc:
         from kura.stores.service import mark_needs_attention
 
@@ -368,7 +448,7 @@ def _wait_for_slot(rms: RmsClient) -> None:
 
 
 def _drain(db: Database, store_id: int, rms: RmsClient, counts: Counts, progress: Progress | None,
-           linger_s: float, waker: Any, run_id: int | None) -> None:  # fmt: skip
+           linger_s: float, waker: Any, run_id: int | None, guard: bool = True) -> None:  # fmt: skip
     idle_since = time.monotonic()
     while True:
         waker.clear()
@@ -376,7 +456,7 @@ def _drain(db: Database, store_id: int, rms: RmsClient, counts: Counts, progress
             _wait_for_slot(rms)
         rows = outbox.claim(db, store_id, OUTBOX_KIND, limit=BATCH)
         if rows:
-            _push_rows(db, store_id, rms, rows, counts, run_id)
+            _push_rows(db, store_id, rms, rows, counts, run_id, guard)
             resume(store_id)
             if progress is not None:
                 progress(counts.pushed + counts.rejected + counts.gone)
@@ -467,12 +547,13 @@ def sync_stock(db: Database, store_id: int, *, client: RmsClient | None = None, 
                                  outbox.OutboxRow.store_id == store_id, outbox.OutboxRow.kind == OUTBOX_KIND,
                                  outbox.OutboxRow.key.in_(chunk)))]  # fmt: skip
                     found = targets(s, store_id, chunk)
+                    last = last_pushes(s, store_id, [t.sku_id for t in found.values()])
                 result = send(rms, [found[c] for c in chunk if c in found])
                 by_code = {m.key: m for m in marks}
                 now = utcnow()
                 with db.transaction() as s:
                     outbox.complete(s, [by_code[t.code] for t in result.ok if t.code in by_code])
-                    record_pushed(s, store_id, result.ok, now)
+                    record_pushed(s, store_id, result.ok, now, last)
                     for target, error in result.rejected:
                         if target.code in by_code:
                             outbox.fail(s, by_code[target.code], _REJECTED + error.message, now=now)
@@ -485,7 +566,8 @@ def sync_stock(db: Database, store_id: int, *, client: RmsClient | None = None, 
                 counts.calls += result.calls
                 if progress is not None:
                     progress(min(i + BATCH, len(bound)), len(bound))
-            _drain(db, store_id, rms, counts, None, 0.0, channel_stock.register_local(store_id), run_id)
+            _drain(db, store_id, rms, counts, None, 0.0, channel_stock.register_local(store_id), run_id,
+                   sales_guard(store))
         except Suspended as exc:
             from kura.stores.service import mark_needs_attention
 
@@ -587,6 +669,11 @@ def reconcile(db: Database, store_id: int, *, client: RmsClient | None = None, p
                 s.execute(stmt.on_conflict_do_update(index_elements=["store_id", "sku_id"], set_={
                     k: getattr(stmt.excluded, k) for k in ("checked_qty", "expected_qty", "drift", "checked_at")}),
                     rows)  # fmt: skip
+                if correct and drifted:  # the correction is Kura's own quantity, not one guarded against sales
+                    ids = [sku_id for sku_id, code, _, _ in chunk if code in set(drifted)]
+                    s.execute(update(ChannelStock).where(ChannelStock.store_id == store_id,
+                                                         ChannelStock.sku_id.in_(ids))
+                              .values(pushed_qty=None, order_units=0))  # fmt: skip
                 counts["checked"] += len(chunk)
                 counts["drifted"] += len(drifted)
             if progress is not None:

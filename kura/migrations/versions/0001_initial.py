@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-29 19:54:09.120274
+Create Date: 2026-11-29 23:04:16.009419
 """
 
 from collections.abc import Sequence
@@ -37,6 +37,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
         batch_op.create_index('ix_job_runs_kind_store_id_id', ['kind', 'store_id', 'id'], unique=False)
+        batch_op.create_index('ix_job_runs_kind_store_id_started_at', ['kind', 'store_id', 'started_at'], unique=False)
+        batch_op.create_index('ix_job_runs_status_started_at', ['status', 'started_at'], unique=False)
 
     op.create_table('job_schedules',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -200,6 +202,7 @@ def upgrade() -> None:
     sa.Column('expected_qty', sa.Integer(), nullable=True),
     sa.Column('drift', sa.Integer(), nullable=True),
     sa.Column('checked_at', kura.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('order_units', sa.Integer(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['sku_id'], ['skus.id'], name=op.f('fk_channel_stock_sku_id_skus'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_channel_stock_store_id_stores'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_channel_stock')),
@@ -704,6 +707,8 @@ def downgrade() -> None:
 
     op.drop_table('job_schedules')
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
+        batch_op.drop_index('ix_job_runs_status_started_at')
+        batch_op.drop_index('ix_job_runs_kind_store_id_started_at')
         batch_op.drop_index('ix_job_runs_kind_store_id_id')
 
     op.drop_table('job_runs')

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -69,6 +69,7 @@ class StockSyncOut(BaseModel):
     drift: list[dict[str, Any]]
     buffer: BufferIO
     warehouse_ids: list[int] | None
+    sales_guard: bool = Field(description="A push takes off what Rakuten sold and Kura has not imported yet.")
 
 
 def _status(s: Session, store_id: int) -> StockSyncOut:
@@ -78,7 +79,8 @@ def _status(s: Session, store_id: int) -> StockSyncOut:
     return StockSyncOut(pending=st.pending, paused_until=st.paused_until, last_error=st.last_error,
                         last_pushed_at=st.last_pushed_at, checked_at=st.checked_at, drift=st.drift,
                         buffer=BufferIO(mode=buffer.mode.value, value=buffer.value),
-                        warehouse_ids=store_warehouse_ids(s, store_id))  # fmt: skip
+                        warehouse_ids=store_warehouse_ids(s, store_id),
+                        sales_guard=stock.sales_guard(store))  # fmt: skip
 
 
 @router.get("/stores/{store_id}/stock-sync", response_model=StockSyncOut, responses=errors(404))
@@ -93,6 +95,9 @@ class StockSettingsIn(BaseModel):
     warehouse_ids: list[int] | None = Field(None, description="Warehouses feeding the store, first = tried first.")
     buffer: BufferIO | None = None
     reconcile_interval_s: int | None = Field(None, ge=0, description="0 = off; default nightly (03:00 JST).")
+    sales_guard: StrictBool | None = Field(None, description="Default on: before a push, Rakuten's quantity is read "
+                                           "so that units it sold and Kura has not imported yet are not offered "
+                                           "again. Off: Kura's quantity is pushed as it is.")
 
 
 @router.put("/stores/{store_id}/stock-settings", response_model=StockSyncOut, responses=errors(403, 404))
@@ -108,6 +113,8 @@ def stock_settings(store_id: PathId, body: StockSettingsIn, user: Admin,
             channel_stock.set_store_buffer(s, store_id, body.buffer.mode, body.buffer.value)
         if body.reconcile_interval_s is not None:
             stock.ensure_reconcile_schedule(s, store_id, body.reconcile_interval_s)
+        if body.sales_guard is not None:
+            stock.set_sales_guard(s, store_id, body.sales_guard)
     with db.reader() as s:
         return _status(s, store_id)
 

@@ -54,7 +54,7 @@ def store_context(s: Session, store_id: int) -> dict[str, Any]:
     overrides = sorted(((codes[i], b) for i, b in buffers.items() if i in codes), key=lambda row: row[0])
     return {"stock_sync": stock.status(s, store_id), "stock_warehouses": warehouses,
             "stock_buffer": channel_stock.store_buffer(store), "buffer_overrides": overrides,
-            "buffer_overrides_total": len(buffers)}  # fmt: skip
+            "buffer_overrides_total": len(buffers), "sales_guard": stock.sales_guard(store)}  # fmt: skip
 
 
 integrations.store_blocks.append(store_context)
@@ -123,6 +123,18 @@ def store_buffer(store_id: int, request: Request, mode: str = Form(""), value: s
     except KuraError as exc:
         return _error(request, user, db, store_id, exc)
     return integrations.store_page_response(request, user, db, store_id, notice="Buffer saved.")
+
+
+@router.post("/integrations/stores/{store_id}/sales-guard")
+def sales_guard(store_id: int, request: Request, on: str = Form(""), user: User = Depends(page_admin),
+                db: Database = Depends(get_db)) -> Response:  # fmt: skip
+    """The store's sales guard on (the box ticked) or off."""
+    try:
+        with db.transaction() as s:
+            stock.set_sales_guard(s, store_id, bool(on))
+    except KuraError as exc:
+        return _error(request, user, db, store_id, exc)
+    return integrations.store_page_response(request, user, db, store_id, notice="Sales guard saved.")
 
 
 @router.post("/integrations/stores/{store_id}/buffer/sku")
