@@ -109,8 +109,8 @@ class ChannelStock(Base):
     expected_qty: Mapped[int | None] = mapped_column()  # Kura's quantity at that moment
     drift: Mapped[int | None] = mapped_column()  # checked − expected; 0 or None = in step
     checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    # Units of this store's own orders for the SKU that Kura took into its stock (held, or given back: −) since
-    # the last push: Rakuten counted those sales itself, so the next push must not take them off twice.
+    # Units of this store's own orders for the SKU that Kura first held since the last push: Rakuten counted
+    # those sales itself, so the next push must not take them off twice.
     order_units: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
@@ -272,21 +272,27 @@ _PENDING = "kura_stock_changed"
 _WAKE = "kura_stock_wake"
 
 
-def note_order_line(session: Session, order_line_id: int, sign: int) -> None:
-    """An order line's units were held (+1) or given back (−1) by Kura: counted on the line's own store and SKU
-    (a kit's, not its components'), for the sales guard of the next push (`kura.channels.rakuten.stock`)."""
+def note_order_line(session: Session, order_line_id: int) -> None:
+    """Kura holds an order line's units: the first time, they are counted on the line's own store and SKU (a
+    kit's, not its components') for the sales guard of the next push (`kura.channels.rakuten.stock.guarded`):
+    Rakuten took that sale off its count itself. Counted once per line: releasing and holding it again (a
+    re-allocation) is not a new sale, and a cancellation gives Kura the units back but not Rakuten (a SKU's
+    restockOnCancel is off unless the seller set it), so the next push offers them again."""
     from kura.orders.models import Order, OrderLine
 
     line = session.execute(
         select(Order.store_id, OrderLine.sku_id, OrderLine.quantity)
-        .join(Order, Order.id == OrderLine.order_id).where(OrderLine.id == order_line_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(OrderLine.id == order_line_id, OrderLine.stock_counted.is_(False))
     ).one_or_none()  # fmt: skip
     if line is None or line.sku_id is None:
         return
+    session.execute(update(OrderLine).where(OrderLine.id == order_line_id).values(stock_counted=True)
+                    .execution_options(synchronize_session=False))  # fmt: skip
     session.execute(
         update(ChannelStock)
         .where(ChannelStock.store_id == line.store_id, ChannelStock.sku_id == line.sku_id)
-        .values(order_units=ChannelStock.order_units + sign * line.quantity)
+        .values(order_units=ChannelStock.order_units + line.quantity)
         .execution_options(synchronize_session=False)
     )
 

@@ -560,7 +560,7 @@ def reserve(
                                             sku_id=part.id, quantity=units))  # fmt: skip
                 session.add_all(held)
                 session.flush()
-                channel_stock.note_order_line(session, order_line_id, +1)
+                channel_stock.note_order_line(session, order_line_id)
             return held
         except _Short:
             continue
@@ -595,10 +595,7 @@ def _take_reservations(
 
 def release(session: Session, order_line_id: int, *, reference: str | None = None, actor: str | None = None) -> int:
     """Gives back everything held for an order line (cancelled or re-allocated); returns the units released."""
-    units = _take_reservations(session, order_line_id, StockReason.release, actor, reference)
-    if units:
-        channel_stock.note_order_line(session, order_line_id, -1)
-    return units
+    return _take_reservations(session, order_line_id, StockReason.release, actor, reference)
 
 
 def consume(session: Session, order_line_id: int, *, reference: str | None = None, actor: str | None = None) -> int:

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Date, Enum, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, composite, mapped_column, relationship
 
 from kura.db import Base, BigIntPK, UTCDateTime, Yen, utcnow
@@ -145,6 +145,9 @@ class OrderLine(Base):
     item_number: Mapped[str | None] = mapped_column(String(130))
     sku_info: Mapped[str | None] = mapped_column(Text)  # "カラー:赤\nサイズ:M"
     selected_choice: Mapped[str | None] = mapped_column(Text)
+    # Kura has held this line's units at least once: the stock sales guard counts a sale once (kura.inventory.
+    # channel_stock.note_order_line), however often the line is released and held again.
+    stock_counted: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     order: Mapped[Order] = relationship(back_populates="lines")
     package: Mapped[OrderPackage | None] = relationship()

@@ -477,10 +477,10 @@ def test_a_push_never_offers_again_what_rakuten_sold_and_kura_has_not_imported(
         assert row is not None and (row.pushed_qty, row.order_units) == (7, 0)
 
 
-def test_a_cancelled_order_given_back_is_offered_once_and_kits_count_their_own_sales(
+def test_a_cancelled_order_is_offered_again_and_kits_count_their_own_sales(
     db: Database, sandbox: RunningSandbox, store_id: int, warehouse_id: int
 ) -> None:
-    from kura.inventory.service import release
+    from kura.inventory.service import release, reserve
 
     part, _, _ = listed_single(db, store_id, 9, warehouse_id)
     kit, kit_mn, kit_vid = listed_kit(db, store_id, {part: 3})
@@ -492,12 +492,16 @@ def test_a_cancelled_order_given_back_is_offered_once_and_kits_count_their_own_s
     line_id = _rakuten_order(db, store_id, kit, 1)  # imported: Kura holds 3 parts → 2 kits
     stock.push_dirty(db, store_id)
     assert rakuten_qty(sandbox, kit_mn, kit_vid) == 2
-    # Cancelled on Rakuten, which puts the kit back on sale itself (3); Kura gives the parts back (3 kits).
-    sandbox.admin.set_stock(sandbox.shop["shop_id"], [{"manageNumber": kit_mn, "variantId": kit_vid, "quantity": 3}])
+    with db.transaction() as s:  # re-allocated: released and held again — not a second sale
+        release(s, line_id)
+        reserve(s, kit, 1, order_line_id=line_id)
+    stock.push_dirty(db, store_id)
+    assert rakuten_qty(sandbox, kit_mn, kit_vid) == 2
+    # Cancelled: Rakuten keeps the unit off (restockOnCancel is off by default), Kura gives the parts back.
     with db.transaction() as s:
         release(s, line_id)
     stock.push_dirty(db, store_id)
-    assert rakuten_qty(sandbox, kit_mn, kit_vid) == 3  # offered once, not 4
+    assert rakuten_qty(sandbox, kit_mn, kit_vid) == 3  # on sale again
 
 
 def test_the_sales_guard_can_be_turned_off_and_reconciliation_corrects_to_kuras_own_quantity(

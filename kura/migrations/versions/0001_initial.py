@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-29 23:04:16.009419
+Create Date: 2026-11-29 23:15:03.324432
 """
 
 from collections.abc import Sequence
@@ -503,6 +503,7 @@ def upgrade() -> None:
     sa.Column('item_number', sa.String(length=130), nullable=True),
     sa.Column('sku_info', sa.Text(), nullable=True),
     sa.Column('selected_choice', sa.Text(), nullable=True),
+    sa.Column('stock_counted', sa.Boolean(), server_default=sa.text('0'), nullable=False),
     sa.CheckConstraint('quantity >= 1', name=op.f('ck_order_lines_quantity_positive')),
     sa.CheckConstraint('unit_price >= 0', name=op.f('ck_order_lines_unit_price_not_negative')),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_lines_order_id_orders'), ondelete='CASCADE'),
