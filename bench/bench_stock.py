@@ -244,6 +244,7 @@ def bench_latency(db: Database, sb: Sandbox, warehouse_id: int, burst_seconds: f
         qty[code] += 1
         commits.append((time.time(), code, qty[code], began))
         time.sleep(rng.choice([0.3, 1.0, 2.5, 4.0, 12.0]))
+    time.sleep(3)  # the last change's push, before the poller stops
     stop.set()
     poller.join()
     singles = len(commits)
