@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-29 23:15:03.324432
+Create Date: 2026-11-29 19:54:09.120274
 """
 
 from collections.abc import Sequence
@@ -37,8 +37,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
         batch_op.create_index('ix_job_runs_kind_store_id_id', ['kind', 'store_id', 'id'], unique=False)
-        batch_op.create_index('ix_job_runs_kind_store_id_started_at', ['kind', 'store_id', 'started_at'], unique=False)
-        batch_op.create_index('ix_job_runs_status_started_at', ['status', 'started_at'], unique=False)
 
     op.create_table('job_schedules',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -202,7 +200,6 @@ def upgrade() -> None:
     sa.Column('expected_qty', sa.Integer(), nullable=True),
     sa.Column('drift', sa.Integer(), nullable=True),
     sa.Column('checked_at', kura.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('order_units', sa.Integer(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['sku_id'], ['skus.id'], name=op.f('fk_channel_stock_sku_id_skus'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_channel_stock_store_id_stores'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_channel_stock')),
@@ -503,7 +500,6 @@ def upgrade() -> None:
     sa.Column('item_number', sa.String(length=130), nullable=True),
     sa.Column('sku_info', sa.Text(), nullable=True),
     sa.Column('selected_choice', sa.Text(), nullable=True),
-    sa.Column('stock_counted', sa.Boolean(), server_default=sa.text('0'), nullable=False),
     sa.CheckConstraint('quantity >= 1', name=op.f('ck_order_lines_quantity_positive')),
     sa.CheckConstraint('unit_price >= 0', name=op.f('ck_order_lines_unit_price_not_negative')),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_lines_order_id_orders'), ondelete='CASCADE'),
@@ -708,8 +704,6 @@ def downgrade() -> None:
 
     op.drop_table('job_schedules')
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
-        batch_op.drop_index('ix_job_runs_status_started_at')
-        batch_op.drop_index('ix_job_runs_kind_store_id_started_at')
         batch_op.drop_index('ix_job_runs_kind_store_id_id')
 
     op.drop_table('job_runs')
