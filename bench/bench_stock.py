@@ -90,8 +90,12 @@ class Sandbox:
         rows = self.http.get(f"/_sandbox/shops/{self.shop['shop_id']}/stock").json()["stock"]
         return {(r["manageNumber"], r["variantId"]): int(r["quantity"]) for r in rows}
 
-    def order(self, mn: str, vid: str) -> bool:
-        r = self.http.post(f"/_sandbox/shops/{self.shop['shop_id']}/orders",
+    def new_shop(self, name: str) -> dict[str, Any]:
+        """A shop of its own (its orders are imported by its store only)."""
+        return dict(self.http.post("/_sandbox/shops", json={"name": name, "shop_url": f"{name}-shop"}).json())
+
+    def order(self, mn: str, vid: str, shop: dict[str, Any] | None = None) -> bool:
+        r = self.http.post(f"/_sandbox/shops/{(shop or self.shop)['shop_id']}/orders",
                            json={"items": [{"manageNumber": mn, "variantId": vid, "units": 1}]})  # fmt: skip
         return r.status_code < 300
 
@@ -108,12 +112,14 @@ class Sandbox:
         self.proc.wait(10)
 
 
-def make_store(db: Database, sb: Sandbox, name: str, buffer: dict[str, Any] | None) -> int:
+def make_store(db: Database, sb: Sandbox, name: str, buffer: dict[str, Any] | None,
+               shop: dict[str, Any] | None = None) -> int:  # fmt: skip
+    shop = shop or sb.shop
     with db.transaction() as s:
         settings = {"stock_buffer": buffer} if buffer is not None else {}
-        store = Store(name=name, channel=Channel.rakuten, shop_code=f"{sb.shop['shop_url']}-{name}",
-                      api_base_url=sb.url, license_key_enc=encrypt(sb.shop["license_key"]),
-                      service_secret_enc=encrypt(sb.shop["service_secret"]), settings=settings)  # fmt: skip
+        store = Store(name=name, channel=Channel.rakuten, shop_code=f"{shop['shop_url']}-{name}",
+                      api_base_url=sb.url, license_key_enc=encrypt(shop["license_key"]),
+                      service_secret_enc=encrypt(shop["service_secret"]), settings=settings)  # fmt: skip
         s.add(store)
         s.flush()
         return store.id
@@ -391,7 +397,10 @@ def bench_oversell(db: Database, sb: Sandbox, warehouse_id: int, seconds: float,
     from kura.channels.rakuten.orders import KIND_NEW, OrderSyncSettings, update_order_settings
     from kura.inventory.models import StockMovement, StockReason
 
-    store_id = make_store(db, sb, "oversell", None)  # the default buffer, the sales guard on (its default)
+    # A shop of its own: every Rakuten store of this Kura imports its shop's orders and holds their units, and
+    # the stores of (a) and (b) share the first shop.
+    shop = sb.new_shop("oversell")
+    store_id = make_store(db, sb, "oversell", None, shop)  # the default buffer, the sales guard on (its default)
     with db.transaction() as s:
         s.get_one(Store, store_id).settings = {"default_genre_id": "100371", "stock_sales_guard": guard}
     skus: list[tuple[str, str, str]] = []
@@ -416,7 +425,7 @@ def bench_oversell(db: Database, sb: Sandbox, warehouse_id: int, seconds: float,
         while not stop.is_set():
             code, mn, vid = rng.choice(skus)
             sent = time.time()
-            if sb.order(mn, vid):
+            if sb.order(mn, vid, shop):
                 sales.append((sent, code))
                 tally["orders"] += 1
             else:
