@@ -270,6 +270,7 @@ def store_quantity(session: Session, store_id: int, sku_id: int) -> int:
 
 _PENDING = "kura_stock_changed"
 _WAKE = "kura_stock_wake"
+_ORDER_LINES = "kura_stock_order_lines"
 
 
 def note_order_line(session: Session, order_line_id: int) -> None:
@@ -277,24 +278,40 @@ def note_order_line(session: Session, order_line_id: int) -> None:
     kit's, not its components') for the sales guard of the next push (`kura.channels.rakuten.stock.guarded`):
     Rakuten took that sale off its count itself. Counted once per line: releasing and holding it again (a
     re-allocation) is not a new sale, and a cancellation gives Kura the units back but not Rakuten (a SKU's
-    restockOnCancel is off unless the seller set it), so the next push offers them again."""
+    restockOnCancel is off unless the seller set it), so the next push offers them again.
+
+    The line is flagged now; the count is added just before the commit, after the outbox marks, so every writer
+    locks outbox rows before channel_stock rows (as the pusher and the reconciliation do)."""
+    from kura.orders.models import OrderLine
+
+    flipped = session.execute(
+        update(OrderLine).where(OrderLine.id == order_line_id, OrderLine.stock_counted.is_(False),
+                                OrderLine.sku_id.is_not(None))
+        .values(stock_counted=True).execution_options(synchronize_session=False)
+    )  # fmt: skip
+    if getattr(flipped, "rowcount", 0):
+        session.info.setdefault(_ORDER_LINES, set()).add(order_line_id)
+
+
+def _count_order_lines(session: Session, line_ids: set[int]) -> None:
+    """Adds the flagged lines' units to their (store, SKU) rows; a line whose flag a rolled-back savepoint undid
+    is not counted."""
     from kura.orders.models import Order, OrderLine
 
-    line = session.execute(
-        select(Order.store_id, OrderLine.sku_id, OrderLine.quantity)
-        .join(Order, Order.id == OrderLine.order_id)
-        .where(OrderLine.id == order_line_id, OrderLine.stock_counted.is_(False))
-    ).one_or_none()  # fmt: skip
-    if line is None or line.sku_id is None:
-        return
-    session.execute(update(OrderLine).where(OrderLine.id == order_line_id).values(stock_counted=True)
-                    .execution_options(synchronize_session=False))  # fmt: skip
-    session.execute(
-        update(ChannelStock)
-        .where(ChannelStock.store_id == line.store_id, ChannelStock.sku_id == line.sku_id)
-        .values(order_units=ChannelStock.order_units + line.quantity)
-        .execution_options(synchronize_session=False)
-    )
+    units: dict[tuple[int, int], int] = defaultdict(int)
+    ids = sorted(line_ids)
+    for i in range(0, len(ids), _CHUNK):
+        for store_id, sku_id, quantity in session.execute(
+            select(Order.store_id, OrderLine.sku_id, OrderLine.quantity).join(Order, Order.id == OrderLine.order_id)
+            .where(OrderLine.id.in_(ids[i : i + _CHUNK]), OrderLine.stock_counted.is_(True))
+        ):  # fmt: skip
+            if sku_id is not None:
+                units[(store_id, sku_id)] += quantity
+    for (store_id, sku_id), n in sorted(units.items()):  # channel_stock rows in (store, SKU) order
+        session.execute(
+            update(ChannelStock).where(ChannelStock.store_id == store_id, ChannelStock.sku_id == sku_id)
+            .values(order_units=ChannelStock.order_units + n).execution_options(synchronize_session=False)
+        )  # fmt: skip
 
 
 def note_changed(session: Session, sku_ids: Iterable[int]) -> None:
@@ -355,6 +372,9 @@ def _mark_before_commit(session: Session) -> None:
     pending: set[int] = session.info.pop(_PENDING, set())
     if pending:
         mark_dirty_skus(session, pending)
+    lines: set[int] = session.info.pop(_ORDER_LINES, set())
+    if lines:  # after the outbox marks: the lock order of the pusher and the reconciliation
+        _count_order_lines(session, lines)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -362,6 +382,7 @@ def _forget_on_rollback(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:  # the outermost transaction rolled back
         session.info.pop(_PENDING, None)
         session.info.pop(_WAKE, None)
+        session.info.pop(_ORDER_LINES, None)
 
 
 @event.listens_for(Session, "after_flush")

@@ -77,7 +77,9 @@ def test_a_reconcile_interval_out_of_range_is_a_422_and_the_schedule_is_untouche
         assert (schedule.interval_s, schedule.enabled) == (3600, True)
 
 
-def test_the_sales_guard_is_on_by_default_and_switched_by_the_stock_settings(api: TestClient, rakuten_store: int) -> None:
+def test_the_sales_guard_is_on_by_default_and_switched_by_the_stock_settings(
+    api: TestClient, rakuten_store: int
+) -> None:
     status = f"/api/v1/stores/{rakuten_store}/stock-sync"
     url = f"/api/v1/stores/{rakuten_store}/stock-settings"
     assert api.get(status).json()["sales_guard"] is True

@@ -516,7 +516,35 @@ def test_the_sales_guard_can_be_turned_off_and_reconciliation_corrects_to_kuras_
     assert rakuten_qty(sandbox, mn, vid) == 10  # the correction is Kura's own quantity (nightly: sales are few)
     _sell_on_rakuten(sandbox, mn, vid, 1)
     with db.transaction() as s:
-        s.get_one(Store, store_id).settings = {"stock_buffer": {"mode": "units", "value": 0}, "stock_sales_guard": False}
+        s.get_one(Store, store_id).settings = {"stock_buffer": {"mode": "units", "value": 0},
+                                               "stock_sales_guard": False}
         receive(s, warehouse_id, code, 1)
     stock.push_dirty(db, store_id)
     assert rakuten_qty(sandbox, mn, vid) == 11  # unguarded: Kura's quantity as it is
+
+
+def test_a_hold_undone_by_a_savepoint_is_not_counted_as_a_sale(
+    db: Database, sandbox: RunningSandbox, store_id: int, warehouse_id: int
+) -> None:
+    from kura.inventory.service import release, reserve
+    from kura.orders.models import OrderLine
+
+    code, _, _ = listed_single(db, store_id, 5, warehouse_id)
+    stock.push_dirty(db, store_id)
+    line_id = _rakuten_order(db, store_id, code, 2)
+    with db.transaction() as s:
+        release(s, line_id)
+        s.get_one(OrderLine, line_id).stock_counted = False  # as if it had never been held
+    with db.transaction() as s:
+        nested = s.begin_nested()
+        reserve(s, code, 2, order_line_id=line_id)
+        nested.rollback()
+    with db.reader() as s:
+        row = s.scalar(select(channel_stock.ChannelStock).where(channel_stock.ChannelStock.store_id == store_id))
+        assert row is not None and row.order_units == 2  # the first hold only
+        assert s.get_one(OrderLine, line_id).stock_counted is False
+    with db.transaction() as s:
+        reserve(s, code, 2, order_line_id=line_id)
+    with db.reader() as s:
+        row = s.scalar(select(channel_stock.ChannelStock).where(channel_stock.ChannelStock.store_id == store_id))
+        assert row is not None and row.order_units == 4

@@ -20,20 +20,30 @@ Pages of 100 items are fetched (items.search, then inventories.bulk.get for thei
 thread while the previous page is written, each page in one short transaction that also records the
 cursor of the next page in the run; a crashed import resumes from there. RMS is never called inside a
 write transaction, and one bad item is logged with its payload and can be retried alone.
+
+Imports of several stores run at the same time and may create the same codes (PostgreSQL; SQLite has one writer
+at a time). A page that creates codes holds the importers' code lock: shared when its bulk write creates them —
+new products, then new SKUs, each in code order, so two such pages wait for each other and never deadlock — and
+alone when items written one by one create some. A page that finds a SKU it read as new created meanwhile by
+another, or that the database aborts (a deadlock, a serialization failure), is written again from a fresh read
+after a short pause, and links what the other created.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from psycopg import errors as pg_errors
+from sqlalchemy import Table, delete, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from kura.catalog.models import Product, ProductType, Sku, product_search_text
@@ -78,6 +88,9 @@ log = logging.getLogger(__name__)
 PAGE_HITS = 100
 MAX_PAGES = 3  # pages in memory at once: fetched ahead, waiting for stock, being written
 CHUNK = 500  # bound parameters per IN (…), well under SQLite's limit
+PAGE_ATTEMPTS = 5  # tries of a page that another import overtook or that the database aborted
+RETRY_PAUSE_S = 0.05  # before the second try; doubled before each further one, ±50 % at random
+CODES_LOCK = 0x4B5552_4F4D53  # PostgreSQL advisory lock key of the pages that create product and SKU codes
 DUPLICATE_HINT = (
     "Kura keeps one product per SKU and imported the first item. Give the SKU a unique "
     "merchantDefinedSkuId in RMS (or set the store's SKU field to variantId), then retry this item."
@@ -588,6 +601,12 @@ def _created_here(data: Mapping[str, Any] | None) -> bool:
     return "item_number" in data and not data.get("linked")
 
 
+class _TryAlone(Exception):
+    """The page is read and written again, holding the importers' code lock alone from its start (`_lock_codes`):
+    another writer created SKUs that it read as new (its items would fail instead of linking to them), or its
+    bulk write failed and its items would create codes one by one while it holds the lock shared."""
+
+
 def _write_page(db: Database, ctx: _Context, fetched: _Fetched, *, single: bool = False,
                 cursor_state: dict[str, Any] | None = None) -> Counts:  # fmt: skip
     """Writes one page in one transaction: products, SKUs, bindings, first stock, the log, the cursor.
@@ -595,7 +614,42 @@ def _write_page(db: Database, ctx: _Context, fetched: _Fetched, *, single: bool 
     The page's records are loaded in a few queries; then items that only create new products, or only update
     bound ones, are written together (bulk INSERTs and UPDATEs, stock through `receive_many`), and the rest
     one by one through the catalog's services, each in a savepoint. If the bulk write fails, its items are
-    written one by one too, so one bad record never blocks the page."""
+    written one by one too, so one bad record never blocks the page.
+
+    A page that another import overtook (`_TryAlone`) or that the database aborted (a deadlock, a serialization
+    failure) is tried again, up to PAGE_ATTEMPTS times, after a short pause; the last try holds the importers'
+    code lock alone. That is safe: the failed try's transaction was rolled back whole (with the stock outbox marks
+    it noted), and a try starts afresh from what was fetched — it reads the page's records again and keeps
+    nothing of the try before (counts, notes, the decisions per item). Any other error propagates at once."""
+    counts, listings, notes = _read_page(ctx, fetched, single)
+    attempt, alone = 1, False
+    while True:
+        last = attempt == PAGE_ATTEMPTS
+        try:
+            return _write_page_once(db, ctx, fetched, listings, replace(counts), list(notes), single=single,
+                                    cursor_state=cursor_state, alone=alone or last, last=last)  # fmt: skip
+        except (DBAPIError, _TryAlone) as exc:
+            if last or not (isinstance(exc, _TryAlone) or _transient(exc)):
+                raise
+            alone = alone or isinstance(exc, _TryAlone)
+            pause = RETRY_PAUSE_S * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+            why = exc if isinstance(exc, _TryAlone) else f"the database aborted it ({type(exc.orig).__name__})"
+            log.warning("store %s: a page write was not done: %s; writing it again in %.2f s (try %d of %d)",
+                        ctx.store_id, why, pause, attempt + 1, PAGE_ATTEMPTS)  # fmt: skip
+            time.sleep(pause)
+            attempt += 1
+
+
+def _transient(exc: BaseException) -> bool:
+    """A PostgreSQL deadlock or serialization failure: the database rolled the transaction back, and the same
+    transaction tried again may well succeed."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    return isinstance(orig, (pg_errors.DeadlockDetected, pg_errors.SerializationFailure))
+
+
+def _read_page(ctx: _Context, fetched: _Fetched, single: bool) -> tuple[Counts, list[tuple[Listing, JsonObject]],
+                                                                          list[_Note]]:  # fmt: skip
+    """The page's items as listings, with what needs no database: unreadable, deleted and skipped items."""
     counts = Counts(pages=1)
     listings: list[tuple[Listing, JsonObject]] = []
     notes: list[_Note] = []
@@ -621,7 +675,17 @@ def _write_page(db: Database, ctx: _Context, fetched: _Fetched, *, single: bool 
                            f"The stock of this page could not be read: {fetched.inventory_error}",
                            "Products were imported without stock; retry the items to import their stock.",
                            response=fetched.inventory_error.response))  # fmt: skip
+    return counts, listings, notes
+
+
+def _write_page_once(db: Database, ctx: _Context, fetched: _Fetched, listings: Sequence[tuple[Listing, JsonObject]],
+                     counts: Counts, notes: list[_Note], *, single: bool, cursor_state: dict[str, Any] | None,
+                     alone: bool, last: bool) -> Counts:  # fmt: skip
+    """One try of `_write_page` (`alone`: holding the importers' code lock alone from its start); raises `_TryAlone`
+    (unless `last`) when another writer created SKUs this page read as new, since items of the page failed or
+    its bulk write did for that."""
     with db.transaction() as s:
+        lock = _lock_codes(s, None) if alone else None
         state = _load_state(s, ctx.store_id, [x for x, _ in listings], ctx.sku_source)
         items = [_Item(listing, raw) for listing, raw in listings]
         for item in items:
@@ -630,18 +694,27 @@ def _write_page(db: Database, ctx: _Context, fetched: _Fetched, *, single: bool 
             except (KuraError, ValueError, TypeError) as exc:
                 _fail(item, exc, counts)
         _plan(s, ctx, state, items)
-        if any(item.bulk is not None for item in items):
+        lock = lock or _lock_codes(s, items)
+        bulk = [x for x in items if x.bulk is not None]
+        if bulk:
             try:
                 with s.begin_nested():
-                    bulk_counts, stocked = _write_bulk(s, ctx, state, [x for x in items if x.bulk is not None],
-                                                       fetched.quantities)  # fmt: skip
+                    bulk_counts, stocked = _write_bulk(s, ctx, state, bulk, fetched.quantities)
                 counts.add(bulk_counts)
                 state.stocked |= stocked
             except (KuraError, ValueError, TypeError, SQLAlchemyError) as exc:
+                if _transient(exc):
+                    raise
+                why = str(exc).splitlines()[0]
+                if not last:
+                    _check_not_overtaken(s, bulk)
+                if lock == "shared":  # trading it for the lock alone could deadlock with a page doing the same
+                    raise _TryAlone(f"its bulk write failed ({why}); its items are written one by one") from exc
                 log.warning("store %s: the bulk write of a page failed (%s); writing its items one by one",
-                            ctx.store_id, str(exc).splitlines()[0])  # fmt: skip
+                            ctx.store_id, why)  # fmt: skip
                 for item in items:
                     item.bulk = None
+                lock = lock or _lock_codes(s, items)
             s.expire_all()  # Core wrote behind the ORM's back: the row-by-row path below must read afresh
         for item in items:
             if item.failed or item.bulk is not None:
@@ -652,6 +725,8 @@ def _write_page(db: Database, ctx: _Context, fetched: _Fetched, *, single: bool 
                 savepoint.commit()
             except (KuraError, ValueError, TypeError, IntegrityError) as exc:
                 savepoint.rollback()
+                if not last:
+                    _check_not_overtaken(s, [item])
                 _fail(item, exc, counts)
         processed = [item.listing.manage_number for item in items]
         for item in items:
@@ -667,6 +742,37 @@ def _write_page(db: Database, ctx: _Context, fetched: _Fetched, *, single: bool 
         if cursor_state is not None and ctx.run_id is not None:
             s.execute(update(JobRun).where(JobRun.id == ctx.run_id).values(counts=cursor_state))
     return counts
+
+
+def _lock_codes(s: Session, items: Sequence[_Item] | None) -> str | None:
+    """PostgreSQL: a page that creates products or SKUs takes the importers' code lock before its first write —
+    shared when it creates them all in the bulk write (in code order, so such pages can't deadlock one another),
+    alone when items of the row-by-row path create some (the catalog's services write them item after item, in
+    an order two pages need not share); `items` None: alone, before the page reads anything (no other import
+    can then create codes between its read and its writes). Returns the mode taken, if any. SQLite has one
+    writer at a time."""
+    if s.get_bind().dialect.name != "postgresql":
+        return None
+    alone = True
+    if items is not None:
+        creating = [x for x in items if not x.failed and x.fresh]
+        if not creating:
+            return None
+        alone = any(x.bulk is None for x in creating)
+    take = func.pg_advisory_xact_lock if alone else func.pg_advisory_xact_lock_shared
+    s.execute(select(take(CODES_LOCK)))
+    return "alone" if alone else "shared"
+
+
+def _check_not_overtaken(s: Session, items: Sequence[_Item]) -> None:
+    """Raises `_TryAlone` if a SKU these items were to create exists now: another store's import created it
+    after this page read Kura's SKUs (PostgreSQL reads what others committed meanwhile; SQLite's one writer
+    never sees that happen)."""
+    codes = sorted({code for item in items for _, code in item.fresh})
+    for chunk in _chunks(codes):
+        taken = s.scalars(select(Sku.code).where(Sku.code.in_(chunk)).limit(1)).first()
+        if taken is not None:
+            raise _TryAlone(f"SKU {taken!r}, new when the page was read, was created meanwhile by another writer")
 
 
 def _fail(item: _Item, exc: Exception, counts: Counts) -> None:
@@ -895,14 +1001,10 @@ def _write_bulk(s: Session, ctx: _Context, state: _PageState, items: Sequence[_I
             references[sku_id] = f"rakuten:{mn}/{variant.variant_id}"
 
     if new:
-        # Plain executemany INSERTs, then the new ids by their unique codes: INSERT … RETURNING in parameter
-        # order would make SQLAlchemy send one INSERT per row on SQLite (no sentinel on these tables).
         plans = [x.bulk for x in new if isinstance(x.bulk, _NewProduct)]
-        s.execute(insert(_table(Product)), [p.product for p in plans])
-        product_id = _ids_by_code(s, Product, [p.product["code"] for p in plans])
+        product_id = _insert_new(s, Product, [p.product for p in plans])
         sku_rows = [{**sku, "product_id": product_id[p.product["code"]]} for p in plans for sku in p.skus]
-        s.execute(insert(_table(Sku)), sku_rows)
-        sku_id_of = _ids_by_code(s, Sku, [row["code"] for row in sku_rows])
+        sku_id_of = _insert_new(s, Sku, sku_rows)
         bindings: list[dict[str, Any]] = []
         ids = iter([sku_id_of[row["code"]] for row in sku_rows])
         for item, plan in zip(new, plans, strict=True):
@@ -947,6 +1049,26 @@ def _write_bulk(s: Session, ctx: _Context, state: _PageState, items: Sequence[_I
 
 def _table(entity: type[Product] | type[Sku] | type[Binding]) -> Table:
     return cast(Table, entity.__table__)
+
+
+def _insert_new(s: Session, entity: type[Product] | type[Sku], rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Inserts new products or SKUs (plain executemany INSERTs); returns their ids by code.
+
+    PostgreSQL: the rows go in code order, so that every import takes the unique index's locks on the codes it
+    creates in one order (two imports creating the same codes wait for each other; they can't deadlock). Their
+    ids are drawn from the table's sequence first and given in the page's order, so ids still follow RMS's
+    order (a group's variants are ordered by id). SQLite has one writer at a time: the rows go in the page's
+    order and their ids are read back by code (INSERT … RETURNING in parameter order would make SQLAlchemy send
+    one INSERT per row there: no sentinel on these tables)."""
+    table = _table(entity)
+    if s.get_bind().dialect.name != "postgresql":
+        s.execute(insert(table), rows)
+        return _ids_by_code(s, entity, [row["code"] for row in rows])
+    ids = sorted(s.scalars(text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+                           {"table": table.name, "n": len(rows)}))  # fmt: skip
+    numbered = [{**row, "id": row_id} for row, row_id in zip(rows, ids, strict=True)]
+    s.execute(insert(table), sorted(numbered, key=lambda row: row["code"]))
+    return {row["code"]: row["id"] for row in numbered}
 
 
 def _ids_by_code(s: Session, entity: type[Product] | type[Sku], codes: Sequence[str]) -> dict[str, int]:
