@@ -105,6 +105,8 @@ class ChannelStock(Base):
     sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id", ondelete="CASCADE"), index=True)
     pushed_qty: Mapped[int | None] = mapped_column()
     pushed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Kura's own quantity when it pushed (pushed_qty can be less: the sales guard held units back)
+    basis_qty: Mapped[int | None] = mapped_column()
     checked_qty: Mapped[int | None] = mapped_column()  # Rakuten's quantity at the last reconciliation
     expected_qty: Mapped[int | None] = mapped_column()  # Kura's quantity at that moment
     drift: Mapped[int | None] = mapped_column()  # checked − expected; 0 or None = in step

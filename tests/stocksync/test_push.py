@@ -465,16 +465,20 @@ def test_a_push_never_offers_again_what_rakuten_sold_and_kura_has_not_imported(
     counts = stock.push_dirty(db, store_id)
     assert counts["held_back"] == 2
     assert rakuten_qty(sandbox, mn, vid) == 11  # 8 + 3
-    _rakuten_order(db, store_id, code, 2)  # the order poll imports the sale: Kura 11
-    assert stock.push_dirty(db, store_id)["pushed"] == 1
-    assert rakuten_qty(sandbox, mn, vid) == 11  # not taken off twice
     with db.transaction() as s:
-        adjust(s, warehouse_id, code, -4)  # Kura 7
+        receive(s, warehouse_id, code, 1)  # Kura 14, the 2 sold units still not imported: they stay held back
+    assert stock.push_dirty(db, store_id)["held_back"] == 2
+    assert rakuten_qty(sandbox, mn, vid) == 12
+    _rakuten_order(db, store_id, code, 2)  # the order poll imports the sale: Kura 12
+    assert stock.push_dirty(db, store_id)["pushed"] == 1
+    assert rakuten_qty(sandbox, mn, vid) == 12  # not taken off twice
+    with db.transaction() as s:
+        adjust(s, warehouse_id, code, -4)  # Kura 8
     stock.push_dirty(db, store_id)
-    assert rakuten_qty(sandbox, mn, vid) == 7
+    assert rakuten_qty(sandbox, mn, vid) == 8
     with db.reader() as s:
         row = s.scalar(select(channel_stock.ChannelStock).where(channel_stock.ChannelStock.store_id == store_id))
-        assert row is not None and (row.pushed_qty, row.order_units) == (7, 0)
+        assert row is not None and (row.pushed_qty, row.basis_qty, row.order_units) == (8, 8, 0)
 
 
 def test_a_cancelled_order_is_offered_again_and_kits_count_their_own_sales(

@@ -85,6 +85,7 @@ class Target:
     manage_number: str
     variant_id: str
     quantity: int
+    ours: int | None = None  # Kura's own quantity when the sales guard sends less (None: `quantity`)
 
     def update(self) -> InventoryUpdate:
         return InventoryUpdate(self.manage_number, self.variant_id, self.quantity)
@@ -192,10 +193,11 @@ def record_pushed(session: Session, store_id: int, pushed: Sequence[Target], at:
     stmt = stmt.on_conflict_do_update(
         index_elements=["store_id", "sku_id"],
         set_={"pushed_qty": stmt.excluded.pushed_qty, "pushed_at": stmt.excluded.pushed_at,
-              "order_units": table.c.order_units - stmt.excluded.order_units},
+              "basis_qty": stmt.excluded.basis_qty, "order_units": table.c.order_units - stmt.excluded.order_units},
     )  # fmt: skip
     seen = seen or {}
     session.execute(stmt, [{"store_id": store_id, "sku_id": t.sku_id, "pushed_qty": t.quantity, "pushed_at": at,
+                            "basis_qty": t.quantity if t.ours is None else t.ours,
                             "order_units": seen[t.sku_id].order_units if t.sku_id in seen else 0}
                            for t in sorted(pushed, key=lambda t: t.sku_id)])  # fmt: skip  (lock order: by SKU)
 
@@ -205,21 +207,22 @@ def record_pushed(session: Session, store_id: int, pushed: Sequence[Target], at:
 
 @dataclass(frozen=True)
 class Last:
-    """What Kura last pushed for a (store, SKU), and its own orders of the SKU taken into stock since."""
+    """What Kura last pushed for a (store, SKU), its own quantity then, and its orders of the SKU held since."""
 
     pushed_qty: int | None
     order_units: int
+    basis_qty: int | None = None
 
 
 def last_pushes(session: Session, store_id: int, sku_ids: Sequence[int]) -> dict[int, Last]:
     found: dict[int, Last] = {}
     ids = sorted(set(sku_ids))
     for i in range(0, len(ids), 500):
-        for sku_id, pushed, units in session.execute(
-            select(ChannelStock.sku_id, ChannelStock.pushed_qty, ChannelStock.order_units)
+        for sku_id, pushed, units, basis in session.execute(
+            select(ChannelStock.sku_id, ChannelStock.pushed_qty, ChannelStock.order_units, ChannelStock.basis_qty)
             .where(ChannelStock.store_id == store_id, ChannelStock.sku_id.in_(ids[i : i + 500]))
         ):  # fmt: skip
-            found[sku_id] = Last(pushed, units or 0)
+            found[sku_id] = Last(pushed, units or 0, basis if basis is not None else pushed)
     return found
 
 
@@ -228,10 +231,11 @@ def guarded(rms: RmsClient, found: Mapping[str, Target], last: Mapping[int, Last
 
     Rakuten takes a sold unit off its own count at once; Kura learns of the order at its next order poll (every
     5 minutes by default). An ABSOLUTE push of Kura's quantity in between would put those units back on sale.
-    So, for a SKU Kura pushed P to before, Rakuten's quantity R is read (inventories.bulk.get) and what is sent
-    is min(ours, R + (ours − P) + units) — Rakuten's count moved by what changed in Kura since P, where `units`
-    are the store's own orders of the SKU that Kura took into its stock meanwhile (Rakuten counted those
-    already). It never exceeds Kura's own quantity. Returns the targets and the units held back."""
+    So, for a SKU Kura pushed to before, when its own quantity was B, Rakuten's quantity R is read
+    (inventories.bulk.get) and what is sent is min(ours, R + (ours − B) + units) — Rakuten's count moved by what
+    changed in Kura since that push, where `units` are the store's own orders of the SKU that Kura first held
+    meanwhile (Rakuten counted those already). B, not what was sent: units held back then stay held back until
+    their orders are imported. It never exceeds Kura's own quantity. Returns the targets and the units held back."""
     known = {code: t for code, t in found.items() if last.get(t.sku_id, Last(None, 0)).pushed_qty is not None}
     if not known:
         return dict(found), 0
@@ -247,11 +251,12 @@ def guarded(rms: RmsClient, found: Mapping[str, Target], last: Mapping[int, Last
         if rakuten is None:
             continue  # not on Rakuten (yet): ours
         seen = last[t.sku_id]
-        assert seen.pushed_qty is not None
-        quantity = max(0, min(t.quantity, rakuten + (t.quantity - seen.pushed_qty) + seen.order_units))
+        basis = seen.basis_qty if seen.basis_qty is not None else seen.pushed_qty
+        assert basis is not None
+        quantity = max(0, min(t.quantity, rakuten + (t.quantity - basis) + seen.order_units))
         if quantity != t.quantity:
             held += t.quantity - quantity
-            result[code] = Target(t.sku_id, t.code, t.manage_number, t.variant_id, quantity)
+            result[code] = Target(t.sku_id, t.code, t.manage_number, t.variant_id, quantity, ours=t.quantity)
     return result, held
 
 
@@ -673,7 +678,7 @@ def reconcile(db: Database, store_id: int, *, client: RmsClient | None = None, p
                     ids = [sku_id for sku_id, code, _, _ in chunk if code in set(drifted)]
                     s.execute(update(ChannelStock).where(ChannelStock.store_id == store_id,
                                                          ChannelStock.sku_id.in_(ids))
-                              .values(pushed_qty=None, order_units=0))  # fmt: skip
+                              .values(pushed_qty=None, basis_qty=None, order_units=0))  # fmt: skip
                 counts["checked"] += len(chunk)
                 counts["drifted"] += len(drifted)
             if progress is not None:

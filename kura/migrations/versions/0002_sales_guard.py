@@ -1,4 +1,4 @@
-"""The stock sales guard (channel_stock.order_units, order_lines.stock_counted) and job_runs indexes for the
+"""The stock sales guard (channel_stock.order_units and basis_qty, order_lines.stock_counted) and job_runs indexes for the
 abandoned-run sweep.
 
 Revision ID: 0002_sales_guard
@@ -23,6 +23,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_job_runs_status_started_at", ["status", "started_at"], unique=False)
     with op.batch_alter_table("channel_stock", schema=None) as batch_op:
         batch_op.add_column(sa.Column("order_units", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(sa.Column("basis_qty", sa.Integer(), nullable=True))
     with op.batch_alter_table("order_lines", schema=None) as batch_op:
         batch_op.add_column(sa.Column("stock_counted", sa.Boolean(), server_default=sa.false(), nullable=False))
 
@@ -31,6 +32,7 @@ def downgrade() -> None:
     with op.batch_alter_table("order_lines", schema=None) as batch_op:
         batch_op.drop_column("stock_counted")
     with op.batch_alter_table("channel_stock", schema=None) as batch_op:
+        batch_op.drop_column("basis_qty")
         batch_op.drop_column("order_units")
     with op.batch_alter_table("job_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_job_runs_status_started_at")
