@@ -7,6 +7,7 @@ in the database (schedules, outboxes, runs), and the dispatcher re-sends what th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from functools import lru_cache
@@ -22,12 +23,14 @@ from sqlalchemy.orm import Session
 
 from kura.db import Database
 from kura.jobs import registry
-from kura.jobs.runs import JobRun, RunStatus, run_job
+from kura.jobs.runs import JobRun, RunStatus, run_job, skip_run
 from kura.jobs.schedules import Dispatcher
+from kura.observability.metrics import observe_job
 
 log = logging.getLogger(__name__)
 
 RUN_TASK = "kura.jobs.run"
+SUPERSEDED = "skipped-superseded: a later kick of this job is queued and does its work"
 SQLITE_QUEUE_TIMEOUT_S = 30.0  # Huey's default is 5 s; "database is locked" shows under contention.
 
 
@@ -67,17 +70,62 @@ def make_huey(url: str, *, name: str = "kura") -> Any:
     else:
         raise ValueError(f"unsupported queue URL {url!r}: use sqlite:///path or redis://host:port/db")
 
-    @huey.task(name=RUN_TASK)
-    def run(kind: str, store_id: int | None, run_id: int | None = None) -> None:
-        execute(kind, store_id, run_id)
+    @huey.task(name=RUN_TASK, context=True)
+    def run(kind: str, store_id: int | None, run_id: int | None = None, task: Any = None) -> None:
+        if run_id is None and task is not None and _superseded(huey, kind, store_id, task.id):
+            registry.get_kind(kind)
+            with registry.job_database().transaction() as s:
+                skip_run(s, kind, store_id, SUPERSEDED)
+            observe_job(kind, RunStatus.skipped.value, 0.0)
+            return
+        execute(kind, store_id, run_id, huey=huey)
+
+    def send(kind: str, store_id: int | None, run_id: int | None = None) -> None:
+        """Queues a kick; a plain one (no run_id) first becomes the latest kick of (kind, store_id)."""
+        task = run.s(kind, store_id, run_id)
+        if run_id is None:
+            huey.put(_latest_key(kind, store_id), task.id)
+        try:
+            huey.enqueue(task)
+        except Exception:
+            if run_id is None:  # don't let a kick that was never queued supersede the ones that were
+                with contextlib.suppress(Exception):
+                    if huey.get(_latest_key(kind, store_id), peek=True) == task.id:
+                        huey.delete(_latest_key(kind, store_id))
+            raise
 
     @huey.signal(SIGNAL_INTERRUPTED)
     def requeue_interrupted(signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
-        # A graceful stop cut this kick short; send it again (the lease and the run log keep it safe).
+        # A graceful stop cut this kick short; send it again (the lease and the run log keep it safe), as the
+        # latest kick of its job: it was running, so a kick queued meanwhile may have been skipped on its lease.
+        args = tuple(task.args)
+        if task.name == RUN_TASK and len(args) >= 2 and (len(args) < 3 or args[2] is None):
+            huey.put(_latest_key(args[0], args[1]), task.id)
         huey.enqueue(task)
 
-    huey.kura_run = run
+    huey.kura_run = send
     return huey
+
+
+def _latest_key(kind: str, store_id: int | None) -> str:
+    return f"kura.latest-kick.{kind}.{store_id if store_id is not None else '-'}"
+
+
+def _superseded(huey: Any, kind: str, store_id: int | None, task_id: str) -> bool:
+    """True if a later plain kick of (kind, store_id) was queued after this one: this one can be dropped.
+
+    Kicks are intents ("the stock of shop 7 changed"), and a kick's job reads the database when it starts, so
+    the later kick, which starts later, does everything this one would. Under load this keeps a backlog from
+    growing: without it every stale kick of a burst runs (and a stock pusher lingers for each). Each plain kick
+    records its id as the latest of its job before it is queued; a kick is dropped (recorded as a skipped run)
+    only when that record names another kick. No record (the queue was flushed or restarted, or the look-up
+    fails) runs the kick."""
+    try:
+        latest = huey.get(_latest_key(kind, store_id), peek=True)
+    except Exception:
+        log.warning("could not read the latest kick of %s for store %s; running this one", kind, store_id)
+        return False
+    return latest is not None and latest != task_id
 
 
 @lru_cache(maxsize=1)
@@ -94,18 +142,23 @@ def load_kinds() -> None:
 
 
 def enqueue(huey: Any, kind: str, store_id: int | None, run_id: int | None = None) -> None:
-    """Sends a kick now. Inside a transaction, prefer kick(): it waits for the commit."""
+    """Sends a kick now. Inside a transaction, prefer kick(): it waits for the commit.
+
+    Plain kicks (no run_id) of one (kind, store_id) coalesce: when one arrives and a later one is already
+    queued behind it, it is dropped (see `_superseded`). A kick with a run_id always runs."""
     huey.kura_run(kind, store_id, run_id)
 
 
-def execute(kind: str, store_id: int | None, run_id: int | None = None) -> JobRun:
-    """What a kick does when it arrives: run the kind under its lease, recorded in job_runs."""
+def execute(kind: str, store_id: int | None, run_id: int | None = None, *, huey: Any = None) -> JobRun:
+    """What a kick does when it arrives: run the kind under its lease, recorded in job_runs.
+
+    `huey`: the queue the kick came from (a re-kick goes back to it); None: this process's queue."""
     job = registry.get_kind(kind)
     db = registry.job_database()
     run = run_job(db, kind, store_id, job.fn, lease_ttl_s=job.lease_ttl_s, run_id=run_id)
     if job.again is not None and run.status == RunStatus.done and job.again(db, store_id):
         # Work came in while this run held the lease (its own kick was skipped): send the job again now.
-        enqueue(get_huey(), kind, store_id)
+        enqueue(huey or get_huey(), kind, store_id)
     return run
 
 
