@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,6 +129,47 @@ def has_database_error(exc: BaseException) -> bool:
     return False
 
 
+class WriterQueue:
+    """First come, first served for the write transactions of one process (SQLite has one writer at a time).
+
+    SQLite's own wait for its write lock is a sleep-and-retry, so a thread committing back to back takes the
+    lock again before a waiting one wakes: under a stream of stock changes the stock pusher could not record its
+    push for seconds. Here waiting writers take turns in arrival order; re-entry by the holder is allowed.
+    Writers in other processes (the CLI beside a running server) still meet SQLite's busy timeout."""
+
+    def __init__(self, timeout_s: float = 30.0) -> None:
+        self._cond = threading.Condition()
+        self._next = self._serving = 0
+        self._owner: int | None = None
+        self._depth = 0
+        self._timeout_s = timeout_s
+        self._abandoned: set[int] = set()  # tickets whose waiter gave up: skipped when their turn comes
+
+    def acquire(self) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return
+            ticket, self._next = self._next, self._next + 1
+            if not self._cond.wait_for(lambda: self._serving == ticket, self._timeout_s):
+                self._abandoned.add(ticket)
+                raise TimeoutError(f"no turn to write within {self._timeout_s:.0f} s (database is busy)")
+            self._owner, self._depth = me, 1
+
+    def release(self) -> None:
+        with self._cond:
+            self._depth -= 1
+            if self._depth:
+                return
+            self._owner = None
+            self._serving += 1
+            while self._serving in self._abandoned:  # a waiter that gave up: its turn passes on
+                self._abandoned.discard(self._serving)
+                self._serving += 1
+            self._cond.notify_all()
+
+
 class Database:
     """One engine and its session factories; the web, the CLI and the jobs each hold one."""
 
@@ -136,6 +178,7 @@ class Database:
         self.engine = make_engine(url)
         self._write = sessionmaker(self.engine, expire_on_commit=False)
         self._read = sessionmaker(self.engine.execution_options(kura_readonly=True), expire_on_commit=False)
+        self._writers = WriterQueue() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -144,8 +187,16 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One use case, one write transaction: committed if the block ends, rolled back if it raises."""
-        with self._write() as session, session.begin():
-            yield session
+        if self._writers is None:
+            with self._write() as session, session.begin():
+                yield session
+            return
+        self._writers.acquire()
+        try:
+            with self._write() as session, session.begin():
+                yield session
+        finally:
+            self._writers.release()
 
     @contextmanager
     def reader(self) -> Iterator[Session]:

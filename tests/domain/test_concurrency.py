@@ -18,12 +18,12 @@ def _race(db: Database, sku: str, line_ids: list[int]) -> list[str]:
 
     def worker(line_id: int) -> None:
         try:
-            with db.transaction() as s:
-                if not db.is_sqlite:
-                    # Both transactions are open before either reserves. (On SQLite a transaction starts
-                    # with BEGIN IMMEDIATE and would hold the write lock, so the barrier comes first.)
-                    s.execute(text("SELECT 1"))
+            if db.is_sqlite:  # one writer at a time: the second waits for its turn (kura.db.WriterQueue)
                 barrier.wait()
+            with db.transaction() as s:
+                if not db.is_sqlite:  # both transactions are open before either reserves
+                    s.execute(text("SELECT 1"))
+                    barrier.wait()
                 reserve(s, sku, 1, order_line_id=line_id)
             outcomes.append("reserved")
         except InsufficientStock as e:
