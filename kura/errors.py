@@ -41,6 +41,10 @@ class NotFound(KuraError):
     status = 404
 
 
+class StoreGone(NotFound):
+    """The store a job or a request names does not exist (deleted meanwhile, or a stale kick)."""
+
+
 class Conflict(KuraError):
     """The request clashes with what exists (a duplicate SKU, an order number already imported)."""
 

@@ -190,11 +190,11 @@ def sku_buffers(session: Session, store_id: int, sku_ids: Collection[int] | None
 
 
 def _store(session: Session, store_id: int) -> Store:
-    from kura.errors import NotFound
+    from kura.errors import StoreGone
 
     store = session.get(Store, store_id)
     if store is None:
-        raise NotFound(f"No store with id {store_id}.")
+        raise StoreGone(f"No store with id {store_id}.")
     return store
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from kura.db import Base, BigIntPK, Database, UTCDateTime, error_text, has_database_error, utcnow
+from kura.errors import StoreGone
 from kura.jobs.leases import Lease, LeaseHeld, lease
 from kura.jobs.registry import Counts, JobFn, sweep
 from kura.observability.logging import bind_run, log_context
@@ -220,6 +221,10 @@ def _run_job(
             progress = _ProgressWriter(db, run.id, progress_every_s)
             try:
                 counts = fn(store_id, progress)
+            except StoreGone as exc:  # a kick that outlived its store: nothing to do, nothing to retry
+                log.info("%s for store %s skipped: %s", kind, store_id, exc.message)
+                with db.transaction() as s:
+                    return finish_run(s, run.id, RunStatus.skipped, error=f"skipped-no-store: {exc.message}")
             except BaseException as exc:
                 progress.flush()
                 with db.transaction() as s:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from kura import japan
 from kura.catalog.service import find_skus
 from kura.db import utcnow
-from kura.errors import Conflict, IllegalTransition, InsufficientStock, Invalid, NotFound
+from kura.errors import Conflict, IllegalTransition, InsufficientStock, Invalid, NotFound, StoreGone
 from kura.inventory import service as inventory
 from kura.inventory.models import Reservation
 from kura.orders.models import Address, Channel, Order, OrderLine, OrderStatusChange, Store
@@ -52,7 +52,7 @@ def list_stores(session: Session) -> list[Store]:
 def get_store(session: Session, store_id: int) -> Store:
     store = session.get(Store, store_id)
     if store is None:
-        raise NotFound(f"No store with id {store_id}.")
+        raise StoreGone(f"No store with id {store_id}.")
     return store
 
 

@@ -26,7 +26,7 @@ from kura.channels.rakuten.errors import RmsError, Suspended
 from kura.channels.rakuten.mapping import parse_shop_url
 from kura.config import get_settings
 from kura.db import Database, utcnow
-from kura.errors import Conflict, Invalid, KuraError, NotFound
+from kura.errors import Conflict, Invalid, KuraError, NotFound, StoreGone
 from kura.inventory.models import Warehouse
 from kura.jobs.schedules import JobSchedule, ensure_schedule, set_enabled
 from kura.observability.metrics import record_rms_call
@@ -66,7 +66,7 @@ def list_stores(session: Session) -> list[Store]:
 def get_store(session: Session, store_id: int) -> Store:
     store = session.get(Store, store_id)
     if store is None:
-        raise NotFound(f"No store with id {store_id}.")
+        raise StoreGone(f"No store with id {store_id}.")
     return store
 
 

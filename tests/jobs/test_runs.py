@@ -155,3 +155,13 @@ def test_progress_writes_are_throttled_but_the_last_value_always_lands(db: Datab
     run_job(db, "orders", 7, chatty, progress_every_s=60)
     [run] = runs(db)
     assert (run.progress_done, run.progress_total) == (500, None)
+
+
+def test_a_job_whose_store_is_gone_is_skipped_not_failed(db: Database) -> None:
+    from kura.errors import StoreGone
+
+    def sync(store_id: int | None, progress: Progress) -> None:
+        raise StoreGone(f"No store with id {store_id}.")
+
+    run = run_job(db, "test.gone", 99, sync)
+    assert run.status == RunStatus.skipped and run.error == "skipped-no-store: No store with id 99."

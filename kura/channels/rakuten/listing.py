@@ -59,7 +59,7 @@ from kura.channels.rakuten.client import JsonObject, RmsClient
 from kura.channels.rakuten.errors import NotFound as RmsNotFound
 from kura.channels.rakuten.errors import Permanent, RmsError, Suspended
 from kura.db import Database, utcnow
-from kura.errors import Conflict, Invalid, NotFound
+from kura.errors import Conflict, Invalid, NotFound, StoreGone
 from kura.inventory import channel_stock
 from kura.jobs import outbox
 from kura.jobs.registry import Progress, job_database, job_kind
@@ -385,7 +385,7 @@ def _client(db: Database, store: Store, client: RmsClient | None) -> Iterator[Rm
 def _rakuten_store(session: Session, store_id: int) -> Store:
     store = session.get(Store, store_id)
     if store is None:
-        raise NotFound(f"No store with id {store_id}.")
+        raise StoreGone(f"No store with id {store_id}.")
     if store.channel != Channel.rakuten:
         raise Invalid("store_id", f"Store {store.name!r} is a {store.channel} store; only Rakuten stores list items.")
     return store

@@ -56,7 +56,7 @@ from kura.channels.rakuten.client import OrderQuery, RmsClient
 from kura.channels.rakuten.errors import RmsError, Suspended
 from kura.channels.rakuten.statuses import ORDER_PROGRESS, PACKED_SUB_STATUS, PROGRESS_TO_OMS
 from kura.db import Database, error_text, utcnow
-from kura.errors import Invalid, KuraError, NotFound
+from kura.errors import Invalid, KuraError, StoreGone
 from kura.jobs import registry
 from kura.jobs.leases import Lease
 from kura.jobs.registry import Progress, job_kind
@@ -1031,7 +1031,7 @@ def start_order_sync(db: Database, store_id: int, *, now: dt.datetime | None = N
         # while the import runs) is read here, not overwritten in the schedules by the defaults read before it.
         store = s.get(Store, store_id, with_for_update=True)
         if store is None:
-            raise NotFound(f"No store with id {store_id}.")
+            raise StoreGone(f"No store with id {store_id}.")
         if store.channel != Channel.rakuten:
             raise Invalid("store", f"Store {store.name!r} is not a Rakuten shop.")
         settings = OrderSyncSettings.of(store)

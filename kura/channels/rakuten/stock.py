@@ -41,7 +41,7 @@ from kura.channels.rakuten.client import InventoryUpdate, RmsClient
 from kura.channels.rakuten.errors import NotFound as RmsNotFound
 from kura.channels.rakuten.errors import Permanent, Retryable, RmsError, Suspended
 from kura.db import Database, utcnow
-from kura.errors import Invalid, NotFound
+from kura.errors import Invalid, StoreGone
 from kura.inventory import channel_stock
 from kura.inventory.channel_stock import OUTBOX_KIND, PUSH_JOB, ChannelStock, store_quantities
 from kura.jobs import outbox
@@ -94,7 +94,7 @@ class Target:
 def _rakuten_store(session: Session, store_id: int) -> Store:
     store = session.get(Store, store_id)
     if store is None:
-        raise NotFound(f"No store with id {store_id}.")
+        raise StoreGone(f"No store with id {store_id}.")
     if store.channel != Channel.rakuten:
         raise Invalid("store_id", f"Store {store.name!r} is a {store.channel} store; only Rakuten stores get stock.")
     return store
