@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from kura.db import Base, Database
 from kura.migrate import upgrade
+from rms_sandbox.config import SandboxConfig
+from rms_sandbox.testing import RunningSandbox, running_sandbox
 
 PG_URL = os.environ.get("KURA_TEST_DATABASE_URL", "")
 
@@ -76,3 +80,21 @@ def need_service(name: str, available: bool, how: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{message} (KURA_REQUIRE_SERVICES=1: this suite may not skip)")
     pytest.skip(f"SKIPPED LOUDLY — {message}")
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[RunningSandbox]:
+    """An RMS sandbox over real HTTP, seeded, without rate limits, on a manual clock (a suite may define its own)."""
+    config = SandboxConfig(db_path=":memory:", clock="manual", rate_limits_enabled=False)
+    with running_sandbox(config=config, seed=42, items=3, orders=0) as sb:
+        yield sb
+
+
+@pytest.fixture
+def throwaway_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Kicks after commit go to a queue of the test's own; the test runs the jobs itself."""
+    from kura.jobs import queue
+
+    huey = queue.make_huey(f"sqlite:///{tmp_path / 'queue.db'}", name=f"test-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setattr(queue, "get_huey", lambda: huey)
+    return huey

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,30 +14,17 @@ from kura.channels.rakuten import stock
 from kura.channels.rakuten.client import RmsClient
 from kura.db import Database
 from kura.inventory.service import create_warehouse, receive
-from kura.jobs import queue
-from kura.jobs.queue import make_huey
-from kura.ratelimit import DEFAULT_RATES, RateLimiter
 from kura.secrets import encrypt
 from kura.stores.models import Binding, BindingEntity, Channel, Store
-from rms_sandbox.config import SandboxConfig
-from rms_sandbox.testing import RunningSandbox, running_sandbox
+from rms_sandbox.testing import RunningSandbox
+from tests.rakuten_fixtures import unthrottled
 
 _codes = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def sandbox() -> Iterator[RunningSandbox]:
-    config = SandboxConfig(db_path=":memory:", clock="manual", rate_limits_enabled=False)
-    with running_sandbox(config=config, seed=42, items=3, orders=0) as sb:
-        yield sb
-
-
 @pytest.fixture(autouse=True)
-def test_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Kicks after commit go to a throw-away queue; tests run the jobs themselves."""
-    huey = make_huey(f"sqlite:///{tmp_path / 'queue.db'}", name=f"stock-{uuid.uuid4().hex[:8]}")
-    monkeypatch.setattr(queue, "get_huey", lambda: huey)
-    return huey
+def test_queue(throwaway_queue: Any) -> Any:
+    return throwaway_queue
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +32,7 @@ def fast_clients(sandbox: RunningSandbox) -> Iterator[None]:
     """The stores' real clients, with a limiter that never waits and short retries."""
     from kura.stores.service import client_for, set_client_factory
 
-    limiter = RateLimiter(rates=dict.fromkeys(DEFAULT_RATES, "1000/second"), default="1000/second", margin=0)
+    limiter = unthrottled()
 
     def make(store: Store, db: Database) -> RmsClient:
         return client_for(store, db, limiter=limiter, max_retries=1, backoff_base=0.01)
