@@ -11,7 +11,7 @@ from openpyxl import Workbook, load_workbook
 
 from kura.bulk.columns import COLUMNS, SHEET_NAMES, ProductKind
 from kura.bulk.templates import template
-from tests.listing.conftest import fast_clients, sandbox, store_id, test_queue  # noqa: F401
+from tests.listing.conftest import fast_clients, store_id, test_queue  # noqa: F401
 from tests.web.conftest import admin, api, app_client, settings  # noqa: F401
 
 
