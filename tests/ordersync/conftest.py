@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -87,6 +88,17 @@ class OrderSync:
 
     def shop(self, items: int = 30, orders: int = 0) -> dict[str, Any]:
         return self.sandbox.admin.create_shop(seed=next(_seeds), items=items, orders=orders)
+
+    def place(self, shop: dict[str, Any]) -> dict[str, Any]:
+        """A buyer's order of a random item of the shop; a seeded shop has sold-out items (409), so another is
+        picked then."""
+        for _ in range(50):
+            try:
+                return self.sandbox.admin.place_order(shop["shop_id"])
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 409:
+                    raise
+        raise AssertionError(f"every item of shop {shop['shop_id']} seems sold out")
 
     def connect(self, shop: dict[str, Any], settings: dict[str, Any] | None = None, start: bool = True) -> int:
         store_id = connect_rakuten(

@@ -20,7 +20,7 @@ from tests.ordersync.conftest import OrderSync, skus_of
 
 
 def _placed(osync: OrderSync, shop: dict[str, Any], n: int) -> list[str]:
-    return [osync.sandbox.admin.place_order(shop["shop_id"])["orderNumber"] for _ in range(n)]
+    return [osync.place(shop)["orderNumber"] for _ in range(n)]
 
 
 def _models(osync: OrderSync, store_id: int, numbers: list[str]) -> list[dict[str, Any]]:

@@ -46,7 +46,7 @@ def test_the_89_day_order_comes_in_and_the_91_day_order_does_not(osync: OrderSyn
 
 def test_a_full_order_maps_orderer_packages_lines_and_amounts(osync: OrderSync) -> None:
     shop = osync.shop(items=10)
-    placed = osync.sandbox.admin.place_order(shop["shop_id"])
+    placed = osync.place(shop)
     number = placed["orderNumber"]
     raw = osync.sandbox.admin.order(shop["shop_id"], number)
     model = raw.get("order") or raw.get("data") or raw
@@ -92,7 +92,7 @@ def test_reimport_is_idempotent_and_two_imports_leave_one_order(osync: OrderSync
 
 def test_known_skus_reserve_in_the_store_warehouses_and_unknown_ones_hold_until_created(osync: OrderSync) -> None:
     shop = osync.shop(items=10)
-    placed = osync.sandbox.admin.place_order(shop["shop_id"])
+    placed = osync.place(shop)
     raw = osync.sandbox.admin.order(shop["shop_id"], placed["orderNumber"])
     codes = skus_of(raw.get("order") or raw.get("data") or raw)
     store_id = osync.connect(shop)
@@ -116,7 +116,7 @@ def test_known_skus_reserve_in_the_store_warehouses_and_unknown_ones_hold_until_
 
 def test_status_changes_follow_rakuten_and_move_stock(osync: OrderSync) -> None:
     shop = osync.shop(items=10)
-    placed = osync.sandbox.admin.place_order(shop["shop_id"])
+    placed = osync.place(shop)
     number = placed["orderNumber"]
     raw = osync.sandbox.admin.order(shop["shop_id"], number)
     codes = skus_of(raw.get("order") or raw.get("data") or raw)
@@ -146,7 +146,7 @@ def test_two_workers_importing_the_same_order_leave_exactly_one(osync: OrderSync
     import threading
 
     shop = osync.shop(items=10)
-    numbers = [osync.sandbox.admin.place_order(shop["shop_id"])["orderNumber"] for _ in range(5)]
+    numbers = [osync.place(shop)["orderNumber"] for _ in range(5)]
     store_id = osync.connect(shop)
     with osync.client(osync.db, store_id) as client:
         models = client.get_orders(numbers).orders
