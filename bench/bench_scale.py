@@ -47,7 +47,7 @@ for "every import done" until its timeout (exceptions in the wait were swallowed
 run to finish; failed runs are counted and their errors shown. `--shared-codes --workers 4 --threads 4` shows
 that contention (PostgreSQL backends waiting on Lock, the cost per SKU up several times).
 
-Usage: python bench/bench_scale.py [--stores 200] [--items 707] [--workers 1,2,4] [--threads 1]
+Usage: python bench/bench_scale.py [--stores 200] [--items 707] [--workers 1,2,4] [--threads 1] [--phases import,push]
                                    [--import-window 40] [--push-window 30] [--linger 0] [--shared-codes]
 PostgreSQL on 127.0.0.1:5432 (KURA_TEST_PG_ADMIN_URL); databases bench_scale* are dropped and re-created.
 Takes ~6-7 minutes with the defaults.
@@ -533,13 +533,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--import-window", type=float, default=40.0, help="seconds of import measured per pass")
     parser.add_argument("--push-window", type=float, default=30.0, help="seconds of pushes measured per pass")
     parser.add_argument("--linger", type=float, default=0.0, help="KURA_STOCK_LINGER_S of the workers")
+    parser.add_argument("--phases", default="import,push", help="which passes to run: import, push or both")
     parser.add_argument("--shared-codes", action="store_true",
                         help="the old bench's data: a catalog per shop, variantId SKUs shared between shops (imports "
                              "only: reproduces the cross-store import deadlock)")  # fmt: skip
     args = parser.parse_args(argv)
     worker_counts = [int(w) for w in args.workers.split(",")]
-    phases = {"import": args.import_window} if args.shared_codes else {"import": args.import_window,
-                                                                         "push": args.push_window}  # fmt: skip
+    wanted = {p.strip() for p in args.phases.split(",")}
+    if args.shared_codes:
+        wanted.discard("push")
+    phases = {p: w for p, w in (("import", args.import_window), ("push", args.push_window)) if p in wanted}
+    if not phases:
+        parser.error("--phases: give import, push or both")
     started = time.monotonic()
 
     def say(line: str) -> None:

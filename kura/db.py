@@ -95,7 +95,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _sqlite_setup(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    # Every statement is planned with its parameters' values (no generic plans): a page of the import looks rows
+    # up by a list of ids (`kura.sqlrows.among`), which an index serves only if the planner sees the list; a
+    # generic plan, made once per connection while the tables were small, read whole tables for every page.
+    connect_args = {"options": "-c plan_cache_mode=force_custom_plan"}
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args,
+                         **kwargs)  # fmt: skip
 
 
 def error_text(exc: BaseException) -> str:

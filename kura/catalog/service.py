@@ -53,7 +53,9 @@ def clean_sku(value: str, field: str = "sku") -> str:
         raise Invalid(field, "A SKU is needed.")
     if len(code) > SKU_MAX:
         raise Invalid(field, f"SKU {code[:20]!r}… is {len(code)} characters long; the limit is {SKU_MAX}.")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in code):
+    if not (code.isascii() and code.isprintable()) and any(  # printable ASCII has none of these
+        unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in code
+    ):
         raise Invalid(field, f"SKU {code!r} contains control characters or line breaks; remove them.")
     return code
 

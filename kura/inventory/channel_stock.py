@@ -37,6 +37,7 @@ from kura.catalog.models import KitComponent, Product, ProductType, Sku
 from kura.db import Base, BigIntPK, UTCDateTime
 from kura.inventory.models import StockLevel, Warehouse
 from kura.jobs import outbox
+from kura.sqlrows import among
 from kura.stores.models import Binding, BindingEntity, Store
 
 log = logging.getLogger(__name__)
@@ -347,7 +348,8 @@ def mark_dirty_skus(session: Session, sku_ids: Collection[int]) -> dict[int, lis
         found: set[int] = set()
         for i in range(0, len(chunk), _CHUNK):
             found.update(session.scalars(
-                select(KitComponent.kit_sku_id).where(KitComponent.component_sku_id.in_(chunk[i : i + _CHUNK]))
+                select(KitComponent.kit_sku_id)
+                .where(among(KitComponent.component_sku_id, chunk[i : i + _CHUNK], session))
             ))  # fmt: skip
         frontier = found - ids
         ids |= found
@@ -357,7 +359,7 @@ def mark_dirty_skus(session: Session, sku_ids: Collection[int]) -> dict[int, lis
         rows = session.execute(
             select(Binding.store_id, Sku.code)
             .join(Sku, Sku.id == Binding.local_id)
-            .where(Binding.entity == BindingEntity.sku, Binding.local_id.in_(wanted[i : i + _CHUNK]))
+            .where(Binding.entity == BindingEntity.sku, among(Binding.local_id, wanted[i : i + _CHUNK], session))
         )
         for store_id, code in rows:
             by_store[store_id].append(code)

@@ -15,8 +15,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy import insert as sa_insert
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -28,6 +27,7 @@ from kura.errors import Conflict, InsufficientStock, Invalid, NotFound
 from kura.inventory import channel_stock
 from kura.inventory.models import Reservation, StockLevel, StockMovement, StockReason, Warehouse
 from kura.paging import AnySelect, Page, check_window, count
+from kura.sqlrows import among, insert_rows, update_rows
 
 # ---------------------------------------------------------------- warehouses
 
@@ -223,17 +223,15 @@ def _apply_many(session: Session, warehouse_id: int, changes: Sequence[_Change],
     if not ids:
         return []
     now = utcnow()
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(StockLevel).on_conflict_do_nothing(index_elements=["warehouse_id", "sku_id"]),
-        [{"warehouse_id": warehouse_id, "sku_id": sku_id, "on_hand": 0, "reserved": 0, "updated_at": now}
-         for sku_id in ids],
-    )  # fmt: skip
+    empty = [{"warehouse_id": warehouse_id, "sku_id": sku_id, "on_hand": 0, "reserved": 0, "updated_at": now}
+             for sku_id in ids]  # fmt: skip
+    insert_rows(session, cast(Table, StockLevel.__table__), empty,
+                conflict=lambda stmt: stmt.on_conflict_do_nothing(index_elements=["warehouse_id", "sku_id"]))
     level: dict[int, list[int]] = {}
     for i in range(0, len(ids), 500):
         for sku_id, on_hand, reserved in session.execute(
             select(StockLevel.sku_id, StockLevel.on_hand, StockLevel.reserved)
-            .where(StockLevel.warehouse_id == warehouse_id, StockLevel.sku_id.in_(ids[i : i + 500]))
+            .where(StockLevel.warehouse_id == warehouse_id, among(StockLevel.sku_id, ids[i : i + 500], session))
             .order_by(StockLevel.sku_id)
             .with_for_update()
         ):  # fmt: skip
@@ -266,14 +264,9 @@ def _apply_many(session: Session, warehouse_id: int, changes: Sequence[_Change],
     changed = [sku_id for sku_id in ids if level[sku_id][0] != before[sku_id]]
     if changed:
         levels = cast(Table, StockLevel.__table__)
-        session.execute(
-            update(levels)
-            .where(levels.c.warehouse_id == warehouse_id, levels.c.sku_id == bindparam("b_sku_id"))
-            .values(on_hand=bindparam("b_on_hand"), updated_at=now),
-            [{"b_sku_id": sku_id, "b_on_hand": level[sku_id][0]} for sku_id in changed],
-        )
-    if rows:
-        session.execute(sa_insert(StockMovement), rows)
+        update_rows(session, levels, [{"sku_id": sku_id, "on_hand": level[sku_id][0]} for sku_id in changed],
+                    keys=["sku_id"], where=[levels.c.warehouse_id == warehouse_id], values={"updated_at": now})
+    insert_rows(session, cast(Table, StockMovement.__table__), rows)
     channel_stock.note_changed(session, changed)
     return results
 
@@ -300,7 +293,7 @@ def receive_many(
         kit = session.scalar(
             select(Sku.code)
             .join(Product, Product.id == Sku.product_id)
-            .where(Sku.id.in_(ids[i : i + 500]), Product.type == ProductType.kit)
+            .where(among(Sku.id, ids[i : i + 500], session), Product.type == ProductType.kit)
             .limit(1)
         )
         if kit is not None:
@@ -624,7 +617,7 @@ def _free_by_warehouse(
     ids = list(sku_ids)
     for i in range(0, len(ids), 500):
         stmt = select(StockLevel.warehouse_id, StockLevel.sku_id, StockLevel.on_hand - StockLevel.reserved).where(
-            StockLevel.sku_id.in_(ids[i : i + 500])
+            among(StockLevel.sku_id, ids[i : i + 500], session)
         )
         if warehouse_ids is not None:
             stmt = stmt.where(StockLevel.warehouse_id.in_(list(warehouse_ids)))

@@ -16,14 +16,14 @@ import logging
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, and_, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ForeignKey, Index, String, Table, Text, UniqueConstraint, and_, delete, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from kura.db import Base, BigIntPK, Database, UTCDateTime, utcnow
 from kura.jobs import registry
+from kura.sqlrows import insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +81,6 @@ def job_for(kind: str) -> str:
         raise KeyError(f"outbox kind {kind!r} has no job; call outbox.register_kind({kind!r}, 'job.kind')") from None
 
 
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def mark_dirty(session: Session, store_id: int, kind: str, keys: str | Iterable[str], *, kick: bool = True) -> None:
     """Marks (store_id, kind, key) for a push, inside the caller's transaction; the job is kicked after commit.
 
@@ -96,17 +92,13 @@ def mark_dirty(session: Session, store_id: int, kind: str, keys: str | Iterable[
     rows = [
         {"store_id": store_id, "kind": kind, "key": key, "dirty_since": now, "generation": 1, "attempts": 0,
          "next_attempt_at": now}
-        for key in ([keys] if isinstance(keys, str) else keys)
+        for key in ([keys] if isinstance(keys, str) else dict.fromkeys(keys))  # each key once, in its order
     ]  # fmt: skip
-    if rows:  # one upsert for all keys, in their order (executemany), instead of one statement per key
-        table = OutboxRow.__table__
-        session.execute(
-            _insert(session)(table).on_conflict_do_update(
-                index_elements=["store_id", "kind", "key"],
-                set_={"generation": table.c.generation + 1, "next_attempt_at": now, "attempts": 0},
-            ),
-            rows,
-        )
+    if rows:  # one upsert for all keys, in their order, instead of one statement per key
+        table = cast(Table, OutboxRow.__table__)
+        insert_rows(session, table, rows, conflict=lambda stmt: stmt.on_conflict_do_update(
+            index_elements=["store_id", "kind", "key"],
+            set_={"generation": table.c.generation + 1, "next_attempt_at": now, "attempts": 0}))  # fmt: skip
     if kick:
         kick_after_commit(session, job, store_id)
 

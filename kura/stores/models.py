@@ -75,6 +75,9 @@ class Binding(Base):
     __table_args__ = (
         UniqueConstraint("store_id", "entity", "external_id"),
         UniqueConstraint("store_id", "entity", "local_id"),
+        # Which stores a product or SKU is bound on (the stock outbox's marks, price pushes): without it, every
+        # such lookup read every store's bindings.
+        Index("ix_bindings_entity_local_id", "entity", "local_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

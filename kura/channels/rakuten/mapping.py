@@ -40,11 +40,11 @@ def format_item_datetime(value: datetime) -> str:
 def parse_rakuten_datetime(value: str) -> datetime:
     """An aware datetime from either RMS form (`+0900` or `+09:00`); a bare date is midnight JST."""
     text = value.strip()
-    try:
-        parsed = datetime.strptime(text, _ORDER_FORMAT)  # %z accepts +0900 and +09:00
+    try:  # both forms are ISO 8601, which fromisoformat reads (in C: strptime cost ~100 µs a value)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         try:
-            parsed = datetime.fromisoformat(text)
+            parsed = datetime.strptime(text, _ORDER_FORMAT)  # %z accepts +0900 and +09:00
         except ValueError:
             raise ValueError(f"not an RMS datetime: {value!r}") from None
     if parsed.tzinfo is None:

@@ -70,6 +70,7 @@ from kura.jobs import outbox
 from kura.jobs.leases import LeaseHeld, lease
 from kura.jobs.registry import Progress, job_database, job_kind
 from kura.jobs.runs import JobRun, RunStatus, queue_run
+from kura.sqlrows import among, insert_rows
 from kura.stores.models import Binding, BindingEntity, Channel, SkuSource, Store
 from kura.stores.service import (
     GROUP_KIND,
@@ -567,28 +568,30 @@ def _load_state(s: Session, store_id: int, listings: Sequence[Listing], source: 
         for binding_id, external_id, local_id, data in s.execute(
                 select(Binding.id, Binding.external_id, Binding.local_id, Binding.data).where(
                     Binding.store_id == store_id, Binding.entity == BindingEntity.product,
-                    Binding.external_id.in_(chunk))):  # fmt: skip
+                    among(Binding.external_id, chunk, s))):  # fmt: skip
             product_bindings[external_id] = (binding_id, local_id)
             if not _created_here(data):
                 not_owned.add(external_id)
     sku_bindings: dict[str, int] = {}
     for chunk in _chunks(exts):
         for external_id, local_id in s.execute(select(Binding.external_id, Binding.local_id).where(
-                Binding.store_id == store_id, Binding.entity == BindingEntity.sku, Binding.external_id.in_(chunk))):
+                Binding.store_id == store_id, Binding.entity == BindingEntity.sku,
+                among(Binding.external_id, chunk, s))):  # fmt: skip
             sku_bindings[external_id] = local_id
     skus: dict[str, int] = {}
     for chunk in _chunks(codes):
-        skus.update((code, sku_id) for sku_id, code in s.execute(select(Sku.id, Sku.code).where(Sku.code.in_(chunk))))
+        found = s.execute(select(Sku.id, Sku.code).where(among(Sku.code, chunk, s)))
+        skus.update((code, sku_id) for sku_id, code in found)
     sku_owner: dict[int, str] = {}
     ids = sorted(set(skus.values()))
     for chunk in _chunks(ids):
         for local_id, external_id in s.execute(select(Binding.local_id, Binding.external_id).where(
-                Binding.store_id == store_id, Binding.entity == BindingEntity.sku, Binding.local_id.in_(chunk))):
+                Binding.store_id == store_id, Binding.entity == BindingEntity.sku, among(Binding.local_id, chunk, s))):
             sku_owner[local_id] = external_id
     stocked: set[int] = set()
     bound_ids = sorted(set(sku_bindings.values()) | set(ids))
     for chunk in _chunks(bound_ids):
-        stocked.update(s.scalars(select(StockLevel.sku_id).where(StockLevel.sku_id.in_(chunk)).distinct()))
+        stocked.update(s.scalars(select(StockLevel.sku_id).where(among(StockLevel.sku_id, chunk, s)).distinct()))
     return _PageState(product_bindings, sku_bindings, skus, sku_owner, not_owned, stocked=stocked)
 
 
@@ -770,7 +773,7 @@ def _check_not_overtaken(s: Session, items: Sequence[_Item]) -> None:
     never sees that happen)."""
     codes = sorted({code for item in items for _, code in item.fresh})
     for chunk in _chunks(codes):
-        taken = s.scalars(select(Sku.code).where(Sku.code.in_(chunk)).limit(1)).first()
+        taken = s.scalars(select(Sku.code).where(among(Sku.code, chunk, s)).limit(1)).first()
         if taken is not None:
             raise _TryAlone(f"SKU {taken!r}, new when the page was read, was created meanwhile by another writer")
 
@@ -875,9 +878,9 @@ def _plan(s: Session, ctx: _Context, state: _PageState, items: Sequence[_Item]) 
         products.update((row.id, row) for row in s.execute(select(
             Product.id, Product.type, Product.code, Product.name, Product.selling_price, Product.retail_price,
             Product.brand, Product.description, Product.images, Product.attributes, Product.active,
-            Product.search_text).where(Product.id.in_(chunk))))  # fmt: skip
+            Product.search_text).where(among(Product.id, chunk, s))))  # fmt: skip
         for row in s.execute(select(Sku.id, Sku.product_id, Sku.code, Sku.selling_price, Sku.retail_price,
-                                    Sku.active).where(Sku.product_id.in_(chunk)).order_by(Sku.id)):  # fmt: skip
+                                    Sku.active).where(among(Sku.product_id, chunk, s)).order_by(Sku.id)):  # fmt: skip
             product_skus[row.product_id].append(row)
     # Product codes the page may create: taken ones, or one wanted twice, go row by row (first wins there).
     creating: dict[int, str] = {}
@@ -888,7 +891,7 @@ def _plan(s: Session, ctx: _Context, state: _PageState, items: Sequence[_Item]) 
     wanted = Counter(creating.values())
     taken: set[str] = set()
     for chunk in _chunks(sorted(wanted)):
-        taken.update(s.scalars(select(Product.code).where(Product.code.in_(chunk))))
+        taken.update(s.scalars(select(Product.code).where(among(Product.code, chunk, s))))
     for i, item in enumerate(live):
         binding = state.product_bindings.get(item.listing.manage_number)
         try:
@@ -1024,7 +1027,7 @@ def _write_bulk(s: Session, ctx: _Context, state: _PageState, items: Sequence[_I
                 stock_of(mn, variant, sku_id)
             counts.products_created += 1
             counts.skus_created += len(plan.skus)
-        s.execute(insert(_table(Binding)), bindings)
+        insert_rows(s, _table(Binding), bindings)
     if updates:
         plans_u = [x.bulk for x in updates if isinstance(x.bulk, _ProductUpdate)]
         product_changes = [{"id": p.product_id, **p.changes} for p in plans_u if p.changes]
@@ -1067,7 +1070,7 @@ def _insert_new(s: Session, entity: type[Product] | type[Sku], rows: Sequence[di
     ids = sorted(s.scalars(text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
                            {"table": table.name, "n": len(rows)}))  # fmt: skip
     numbered = [{**row, "id": row_id} for row, row_id in zip(rows, ids, strict=True)]
-    s.execute(insert(table), sorted(numbered, key=lambda row: row["code"]))
+    insert_rows(s, table, sorted(numbered, key=lambda row: row["code"]))
     return {row["code"]: row["id"] for row in numbered}
 
 
@@ -1085,7 +1088,7 @@ def _mark_prices(s: Session, product_ids: Sequence[int]) -> None:
     by_store: dict[int, list[str]] = defaultdict(list)
     for chunk in _chunks(sorted(product_ids)):
         for store_id, product_id in s.execute(select(Binding.store_id, Binding.local_id).where(
-                Binding.entity == BindingEntity.product, Binding.local_id.in_(chunk))):  # fmt: skip
+                Binding.entity == BindingEntity.product, among(Binding.local_id, chunk, s))):  # fmt: skip
             by_store[store_id].append(str(product_id))
     for store_id, keys in sorted(by_store.items()):
         outbox.mark_dirty(s, store_id, "price", keys)
