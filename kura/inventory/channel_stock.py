@@ -228,13 +228,13 @@ def store_quantities(session: Session, store_id: int, sku_ids: Collection[int]) 
         chunk = ids[i : i + _CHUNK]
         is_kit.update(session.scalars(
             select(Sku.id).join(Product, Product.id == Sku.product_id)
-            .where(Sku.id.in_(chunk), Product.type == ProductType.kit)
+            .where(among(Sku.id, chunk, session), Product.type == ProductType.kit)
         ))  # fmt: skip
     kit_ids = sorted(is_kit)
     for i in range(0, len(kit_ids), _CHUNK):
         rows = session.execute(
             select(KitComponent.kit_sku_id, KitComponent.component_sku_id, KitComponent.quantity).where(
-                KitComponent.kit_sku_id.in_(kit_ids[i : i + _CHUNK])
+                among(KitComponent.kit_sku_id, kit_ids[i : i + _CHUNK], session)
             )
         )
         for kit_id, component_id, per_kit in rows:
@@ -246,7 +246,8 @@ def store_quantities(session: Session, store_id: int, sku_ids: Collection[int]) 
         for i in range(0, len(stocked_ids), _CHUNK):
             rows = session.execute(
                 select(StockLevel.warehouse_id, StockLevel.sku_id, StockLevel.on_hand - StockLevel.reserved).where(
-                    StockLevel.sku_id.in_(stocked_ids[i : i + _CHUNK]), StockLevel.warehouse_id.in_(warehouses)
+                    among(StockLevel.sku_id, stocked_ids[i : i + _CHUNK], session),
+                    StockLevel.warehouse_id.in_(warehouses),
                 )
             )
             for warehouse_id, sku_id, units in rows:

@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kura.catalog.models import Product, ProductType, Sku
@@ -209,24 +210,28 @@ class _Change:
 
 
 def _apply_many(session: Session, warehouse_id: int, changes: Sequence[_Change], *, actor: str | None,
-                labels: Sequence[str] | None = None,
-                numbers: Sequence[int] | None = None) -> list[LineResult]:  # fmt: skip
+                labels: Sequence[str] | None = None, numbers: Sequence[int] | None = None,
+                create_first: bool = False) -> list[LineResult]:  # fmt: skip
     """`_apply` for many lines of one warehouse, in a handful of statements, all or nothing.
 
-    The levels are created if missing and locked (PostgreSQL: FOR UPDATE in SKU order; SQLite: the write
-    transaction is the lock), read once, and every line is applied in order in Python, so a later line sees
-    an earlier one. A line that would take on hand below zero or below what is reserved refuses the whole
-    batch (nothing is written) and names the line. Then each level is written once (absolute values: they
-    are locked), one ledger entry per changing line, and the SKUs are noted for the stock outbox exactly as
-    `_apply` notes them."""
+    The existing levels are locked (PostgreSQL: FOR UPDATE in SKU order; SQLite: the write transaction is the
+    lock) and read once; missing ones start at zero. Every line is applied in order in Python, so a later line
+    sees an earlier one. A line that would take on hand below zero or below what is reserved refuses the whole
+    batch (nothing is written) and names the line. Then each level is written once (absolute values: they are
+    locked; a missing one is inserted with its final value, which an import's new SKUs all are), one ledger
+    entry per changing line, and the SKUs are noted for the stock outbox exactly as `_apply` notes them. If
+    another transaction created one of the missing levels meanwhile, the batch starts again having created the
+    missing levels empty first (`create_first`), so that it reads and locks them too."""
     ids = sorted({c.sku_id for c in changes})
     if not ids:
         return []
     now = utcnow()
-    empty = [{"warehouse_id": warehouse_id, "sku_id": sku_id, "on_hand": 0, "reserved": 0, "updated_at": now}
-             for sku_id in ids]  # fmt: skip
-    insert_rows(session, cast(Table, StockLevel.__table__), empty,
-                conflict=lambda stmt: stmt.on_conflict_do_nothing(index_elements=["warehouse_id", "sku_id"]))
+    levels = cast(Table, StockLevel.__table__)
+    if create_first:
+        empty = [{"warehouse_id": warehouse_id, "sku_id": sku_id, "on_hand": 0, "reserved": 0, "updated_at": now}
+                 for sku_id in ids]  # fmt: skip
+        insert_rows(session, levels, empty,
+                    conflict=lambda stmt: stmt.on_conflict_do_nothing(index_elements=["warehouse_id", "sku_id"]))
     level: dict[int, list[int]] = {}
     for i in range(0, len(ids), 500):
         for sku_id, on_hand, reserved in session.execute(
@@ -236,6 +241,9 @@ def _apply_many(session: Session, warehouse_id: int, changes: Sequence[_Change],
             .with_for_update()
         ):  # fmt: skip
             level[sku_id] = [on_hand, reserved]
+    missing = [sku_id for sku_id in ids if sku_id not in level]
+    for sku_id in missing:
+        level[sku_id] = [0, 0]
     before = {sku_id: on_hand for sku_id, (on_hand, _) in level.items()}
     results: list[LineResult] = []
     rows: list[dict[str, Any]] = []
@@ -261,11 +269,20 @@ def _apply_many(session: Session, warehouse_id: int, changes: Sequence[_Change],
                 "note": change.note or (f"counted {change.quantity}" if change.kind == LineKind.stock_count else None),
                 "actor": actor, "created_at": now,
             })  # fmt: skip
+    if missing:
+        created = [{"warehouse_id": warehouse_id, "sku_id": sku_id, "on_hand": level[sku_id][0], "reserved": 0,
+                    "updated_at": now} for sku_id in missing]  # fmt: skip
+        try:
+            with session.begin_nested():
+                insert_rows(session, levels, created)
+        except IntegrityError:
+            return _apply_many(session, warehouse_id, changes, actor=actor, labels=labels, numbers=numbers,
+                               create_first=True)  # fmt: skip
+    new = set(missing)
     changed = [sku_id for sku_id in ids if level[sku_id][0] != before[sku_id]]
-    if changed:
-        levels = cast(Table, StockLevel.__table__)
-        update_rows(session, levels, [{"sku_id": sku_id, "on_hand": level[sku_id][0]} for sku_id in changed],
-                    keys=["sku_id"], where=[levels.c.warehouse_id == warehouse_id], values={"updated_at": now})
+    update_rows(session, levels, [{"sku_id": sku_id, "on_hand": level[sku_id][0]} for sku_id in changed
+                                  if sku_id not in new],
+                keys=["sku_id"], where=[levels.c.warehouse_id == warehouse_id], values={"updated_at": now})  # fmt: skip
     insert_rows(session, cast(Table, StockMovement.__table__), rows)
     channel_stock.note_changed(session, changed)
     return results

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from kura.db import Base, BigIntPK, Database, UTCDateTime, utcnow
 from kura.jobs import registry
-from kura.sqlrows import insert_rows
+from kura.sqlrows import among, insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +118,20 @@ def claim(db: Database, store_id: int, kind: str, *, limit: int = 400, now: dt.d
 
 
 def complete(session: Session, rows: Sequence[Claimed]) -> None:
-    """Deletes the rows that were pushed, unless they were marked again since they were claimed."""
-    for row in sorted(rows, key=lambda r: r.key):  # key order, as mark_dirty's callers lock them
-        session.execute(delete(OutboxRow).where(OutboxRow.id == row.id, OutboxRow.generation == row.generation))
+    """Deletes the rows that were pushed, unless they were marked again since they were claimed: the rows are
+    locked in key order (as mark_dirty's callers lock them) and read, then those still at their claimed
+    generation are deleted — two statements per 500 rows instead of one per row."""
+    claimed = {row.id: row.generation for row in rows}
+    ordered = [row.id for row in sorted(rows, key=lambda r: r.key)]
+    done: list[int] = []
+    for i in range(0, len(ordered), 500):
+        locked = session.execute(
+            select(OutboxRow.id, OutboxRow.generation).where(among(OutboxRow.id, ordered[i : i + 500], session))
+            .order_by(OutboxRow.key).with_for_update()
+        )  # fmt: skip
+        done.extend(row_id for row_id, generation in locked if generation == claimed[row_id])
+    for i in range(0, len(done), 500):
+        session.execute(delete(OutboxRow).where(among(OutboxRow.id, done[i : i + 500], session)))
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> dt.timedelta:

@@ -93,3 +93,40 @@ def test_an_empty_or_oversized_batch_is_refused(db: Database, warehouses: tuple[
         apply_lines(s, tokyo, [])
     with pytest.raises(Invalid, match="at most 10,000 lines"), db.transaction() as s:
         apply_lines(s, tokyo, [StockLine("A", LineKind.receipt, 1)] * 10_001)
+
+
+def test_a_level_another_transaction_creates_meanwhile_is_counted_from_its_value(
+    db: Database, warehouses: tuple[int, int]
+) -> None:
+    """A batch inserts a missing level with its final value; if another transaction created that level after
+    the batch read it as missing (PostgreSQL; SQLite has one writer), the batch starts again from that level."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: no other transaction can create the level meanwhile")
+    from sqlalchemy import event
+
+    tokyo, _ = warehouses
+    add_single(db, "A")
+    other = Database(db.url)
+    raced: list[bool] = []
+
+    def meanwhile(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("INSERT INTO stock_levels") and not raced:
+            raced.append(True)
+            with other.transaction() as s:  # commits before the batch's own insert runs
+                receive(s, tokyo, "A", 7)
+
+    event.listen(db.engine, "before_cursor_execute", meanwhile)
+    try:
+        with db.transaction() as s:
+            lines = [StockLine("A", LineKind.receipt, 5), StockLine("A", LineKind.stock_count, 10)]
+            results = apply_lines(s, tokyo, lines)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", meanwhile)
+        other.dispose()
+    assert raced
+    assert [(r.on_hand, r.change) for r in results] == [(12, 5), (10, -2)]
+    with db.reader() as s:
+        assert available(s, "A") == 10
+        assert [(m.on_hand_change, m.on_hand_after) for m in reversed(ledger(s, sku="A").items)] == [
+            (7, 7), (5, 12), (-2, 10)]  # fmt: skip
+        assert s.query(StockLevel).count() == 1

@@ -29,10 +29,10 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,6 +47,7 @@ from kura.inventory.channel_stock import OUTBOX_KIND, PUSH_JOB, ChannelStock, st
 from kura.jobs import outbox
 from kura.jobs.leases import Lease, LeaseHeld, lease
 from kura.jobs.registry import Progress, job_database, job_kind, sweep
+from kura.sqlrows import among, insert_rows
 from kura.stores.models import Binding, BindingEntity, Channel, Store, StoreStatus, SyncLogEntry
 from kura.stores.service import store_client
 
@@ -113,7 +114,7 @@ def _bound(session: Session, store_id: int, codes: Sequence[str] | None = None) 
     else:
         wanted = list(dict.fromkeys(codes))
         for i in range(0, len(wanted), 500):
-            rows.extend(session.execute(stmt.where(Sku.code.in_(wanted[i : i + 500]))))
+            rows.extend(session.execute(stmt.where(among(Sku.code, wanted[i : i + 500], session))))
     found = []
     for sku_id, code, external_id, data in rows:
         manage_number, _, variant_id = external_id.partition("/")
@@ -188,18 +189,22 @@ def record_pushed(session: Session, store_id: int, pushed: Sequence[Target], at:
     the push accounted for (`seen`, read with its quantities) are taken off the SKU's count."""
     if not pushed:
         return
-    table = ChannelStock.__table__
-    stmt = _insert(session)(ChannelStock)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["store_id", "sku_id"],
-        set_={"pushed_qty": stmt.excluded.pushed_qty, "pushed_at": stmt.excluded.pushed_at,
-              "basis_qty": stmt.excluded.basis_qty, "order_units": table.c.order_units - stmt.excluded.order_units},
-    )  # fmt: skip
+    table = cast(Table, ChannelStock.__table__)
+
+    def upsert(stmt: Any) -> Any:
+        return stmt.on_conflict_do_update(
+            index_elements=["store_id", "sku_id"],
+            set_={"pushed_qty": stmt.excluded.pushed_qty, "pushed_at": stmt.excluded.pushed_at,
+                  "basis_qty": stmt.excluded.basis_qty,
+                  "order_units": table.c.order_units - stmt.excluded.order_units},
+        )  # fmt: skip
+
     seen = seen or {}
-    session.execute(stmt, [{"store_id": store_id, "sku_id": t.sku_id, "pushed_qty": t.quantity, "pushed_at": at,
-                            "basis_qty": t.quantity if t.ours is None else t.ours,
-                            "order_units": seen[t.sku_id].order_units if t.sku_id in seen else 0}
-                           for t in sorted(pushed, key=lambda t: t.sku_id)])  # fmt: skip  (lock order: by SKU)
+    insert_rows(session, table, [{"store_id": store_id, "sku_id": t.sku_id, "pushed_qty": t.quantity, "pushed_at": at,
+                                  "basis_qty": t.quantity if t.ours is None else t.ours,
+                                  "order_units": seen[t.sku_id].order_units if t.sku_id in seen else 0}
+                                 for t in sorted({t.sku_id: t for t in pushed}.values(), key=lambda t: t.sku_id)],
+                conflict=upsert)  # fmt: skip  (lock order: by SKU; each SKU once)
 
 
 # --------------------------------------------------------------------------------------------- the sales guard
@@ -220,7 +225,7 @@ def last_pushes(session: Session, store_id: int, sku_ids: Sequence[int]) -> dict
     for i in range(0, len(ids), 500):
         for sku_id, pushed, units, basis in session.execute(
             select(ChannelStock.sku_id, ChannelStock.pushed_qty, ChannelStock.order_units, ChannelStock.basis_qty)
-            .where(ChannelStock.store_id == store_id, ChannelStock.sku_id.in_(ids[i : i + 500]))
+            .where(ChannelStock.store_id == store_id, among(ChannelStock.sku_id, ids[i : i + 500], session))
         ):  # fmt: skip
             found[sku_id] = Last(pushed, units or 0, basis if basis is not None else pushed)
     return found
