@@ -33,11 +33,15 @@ database's PostgreSQL backends, the PostgreSQL server's shared background proces
 everything else on the machine (other people's work included); the CPU the work cost per 1,000 SKUs; what
 PostgreSQL's busy backends were doing (on CPU, or waiting on a Lock, LWLock, IO, the client); RMS calls and 429s.
 
-What it showed on the 2-core CI machine: one import job runs at its store's items.search limit (5 pages/s ≈
-1,400 SKUs/s) and costs ~0.65 core-s per 1,000 SKUs (Kura's worker and PostgreSQL about half each), so one job
-needs ~0.9 core: the import is CPU-bound from 2 workers on (4 would need ~3.5 cores), with no lock waits, no 429
-and a constant cost per SKU. Stock pushes run at 1 bulk.upsert/s per store (~425 SKUs/s a job) for ~0.5 core-s
-per 1,000 SKUs and scale with the workers (≈ 1.9× and 3.7-3.9×).
+What it showed on the 2-core machine (issue 8, 2026-11-30, one run: bench results in docs/operations.md "Sizing"):
+one import job runs at ~830-950 SKUs/s (a page's write between two fetches, under its store's items.search
+limit of 5 pages/s) and costs 1.2-1.3 core-s per 1,000 SKUs, everything counted (Kura's worker ~0.65,
+PostgreSQL ~0.5, the sandbox ~0.14), so one job needs ~1.1 cores: the import is CPU-bound from 2 workers on
+(1.81× at 2, 1.89× at 4 with the machine 99 % busy; 4 would need ~4.4 cores), with no lock waits and no 429.
+Before the page writes went through kura.sqlrows (same day, same machine): 804 / 1,189 / 1,131 SKUs/s at
+1 / 2 / 4 workers (1.48×, 1.41×) for 1.53-1.72 core-s per 1,000 SKUs.
+Stock pushes run at 1 bulk.upsert/s per store (~385 SKUs/s a job) for ~0.6 core-s per 1,000 SKUs and scale
+with the workers (2.00× and 3.86×; CPU 46 % at 4 workers).
 
 The old bench (40 shops × 60 items from 40 seeds, 4 threads per worker) hung at 4 workers: with shared variantId
 SKUs, imports of different stores insert the same SKU/product codes in different orders in their page
