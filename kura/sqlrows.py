@@ -4,7 +4,8 @@ the outbox) send their rows through these helpers instead of an executemany.
 Why: on PostgreSQL, psycopg runs an executemany as one statement execution per row (pipelined), and each costs
 ~60-90 µs of Python in the driver and SQLAlchemy plus the server's per-execution work; an import wrote ~7 rows
 per SKU that way, and that was most of its CPU. Here the rows travel as one JSON document, read back with
-`json_to_recordset` in their order: one execution and one parameter, whatever the number of rows. SQLite's
+`json_to_recordset` (a function scan: in the document's order): one execution and one parameter, whatever the
+number of rows. SQLite's
 executemany is a C loop over one prepared statement: it stays.
 
 `insert_rows` and `update_rows` take the rows as dicts that all have the same keys (the table's column names);
@@ -47,8 +48,8 @@ from kura.db import UTCDateTime
 
 Rows = Sequence[Mapping[str, Any]]
 Conflict = Callable[[Any], Any]
-# Types sent as JSON values as they are (an Enum by value, or by name; UTCDateTime's check is `_json_default`'s).
-_PLAIN = (Integer, String, Boolean, DateTime, Date, Enum, UTCDateTime)
+# Types whose Python values go into the JSON document as they are (datetimes and Enums are converted first).
+_PLAIN = (Integer, String, Boolean, Date)
 
 
 def is_postgresql(session: Session) -> bool:
