@@ -33,7 +33,6 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from kura.catalog.models import Sku
@@ -177,10 +176,6 @@ def send(rms: RmsClient, batch: Sequence[Target], result: Sent | None = None) ->
         return send(rms, batch[half:], result)
     result.ok.extend(batch)
     return result
-
-
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def record_pushed(session: Session, store_id: int, pushed: Sequence[Target], at: dt.datetime,
@@ -675,10 +670,10 @@ def reconcile(db: Database, store_id: int, *, client: RmsClient | None = None, p
                     outbox.mark_dirty(s, store_id, OUTBOX_KIND, sorted(drifted), kick=False)
                     channel_stock._wake_after_commit(s, [store_id])
                     counts["corrected"] += len(drifted)
-                stmt = _insert(s)(ChannelStock)
-                s.execute(stmt.on_conflict_do_update(index_elements=["store_id", "sku_id"], set_={
-                    k: getattr(stmt.excluded, k) for k in ("checked_qty", "expected_qty", "drift", "checked_at")}),
-                    rows)  # fmt: skip
+                insert_rows(s, cast(Table, ChannelStock.__table__), rows,
+                            conflict=lambda stmt: stmt.on_conflict_do_update(index_elements=["store_id", "sku_id"],
+                                set_={k: getattr(stmt.excluded, k)
+                                      for k in ("checked_qty", "expected_qty", "drift", "checked_at")}))  # fmt: skip
                 if correct and drifted:  # the correction is Kura's own quantity, not one guarded against sales
                     ids = [sku_id for sku_id, code, _, _ in chunk if code in set(drifted)]
                     s.execute(update(ChannelStock).where(ChannelStock.store_id == store_id,
