@@ -18,8 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -62,26 +65,39 @@ def _pg_type(col: Any) -> Any:
     return variants.get("postgresql", col.type)
 
 
-def _recordset(table: Table, rows: Rows, names: Sequence[str]) -> dict[str, Any]:
-    """The rows as one JSON document read by `json_to_recordset` (each column declared with its PostgreSQL
-    type); returns each column as the statement reads it.
+@dataclass(frozen=True)
+class _Reader:
+    """How a table's rows with these columns travel: the SELECT that reads them back from the JSON document
+    (its parameter `_DOCUMENT`), and what must be converted before the document is written. Made once per
+    table and set of columns (`_reader`): the statement's cache key is then computed once, and SQLAlchemy
+    compiles it once."""
 
-    JSON columns are declared `json` and cast to the column's type, a None there becoming JSON null (what an
-    executemany of SQLAlchemy's JSON type sends; no Kura column uses none_as_null). An Enum whose members'
-    names differ from their values is sent by name, as SQLAlchemy's Enum stores it; datetimes are sent in ISO
-    8601 with their offset (naive ones are refused, as UTCDateTime refuses them). A type with other bind
-    processing is refused rather than sent unprocessed.
+    columns: dict[str, Any]  # each column as the statement reads it
+    select: Any
+    by_name: dict[str, dict[Any, str]]  # Enum columns sent by member name
+    times: tuple[str, ...]  # datetime columns, sent in ISO 8601
 
-    Why JSON rather than one array per column: psycopg dumps a list element by element in Python (a regular
-    expression escapes each one); the C JSON encoder does the whole batch at once."""
-    columns = []
+
+_DOCUMENT = "kura_rows"
+# int keys become strings, as json.dumps makes them; datetimes go through _json_default (naive ones are refused)
+_ORJSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+@lru_cache(maxsize=256)
+def _reader(table: Table, names: tuple[str, ...]) -> _Reader:
+    """Each column is declared with its PostgreSQL type. JSON columns are declared `json` and cast to the
+    column's type, a None there becoming JSON null (what an executemany of SQLAlchemy's JSON type sends; no
+    Kura column uses none_as_null). An Enum whose members' names differ from their values is sent by name, as
+    SQLAlchemy's Enum stores it; datetimes are sent in ISO 8601 with their offset (naive ones are refused, as
+    UTCDateTime refuses them). A type with other bind processing is refused rather than sent unprocessed."""
+    declared = []
     json_names: dict[str, Any] = {}
     by_name: dict[str, dict[Any, str]] = {}
     times: list[str] = []
     for name in names:
         kind = _pg_type(table.c[name])
         if isinstance(kind, JSON):  # JSONB too
-            columns.append(column(name, postgresql.JSON()))
+            declared.append(column(name, postgresql.JSON()))
             json_names[name] = kind
             continue
         if isinstance(kind, Enum) and kind.enum_class is not None:
@@ -92,16 +108,9 @@ def _recordset(table: Table, rows: Rows, names: Sequence[str]) -> dict[str, Any]
             times.append(name)
         elif not isinstance(kind, _PLAIN):
             raise TypeError(f"{table.name}.{name}: {kind!r} can't be sent as a JSON row value")
-        columns.append(column(name, kind.impl if isinstance(kind, TypeDecorator) else kind))
-    if by_name or times:
-        iso: dict[dt.datetime, str] = {}  # a batch's rows mostly share one timestamp: formatted once
-        rows = [{**row, **{name: values[row[name]] if row[name] is not None else None
-                           for name, values in by_name.items()},
-                 **{name: iso.get(row[name]) or iso.setdefault(row[name], _iso(row[name])) if row[name] is not None
-                    else None for name in times}} for row in rows]  # fmt: skip
-    document = json.dumps(rows, default=_json_default, ensure_ascii=False, separators=(",", ":"))
-    source = func.json_to_recordset(cast(bindparam(None, document, type_=Text()), postgresql.JSON))
-    derived = source.table_valued(*columns).render_derived(name="rows", with_types=True)
+        declared.append(column(name, kind.impl if isinstance(kind, TypeDecorator) else kind))
+    source = func.json_to_recordset(cast(bindparam(_DOCUMENT, type_=Text()), postgresql.JSON))
+    derived = source.table_valued(*declared).render_derived(name="rows", with_types=True)
     read: dict[str, Any] = {}
     for name in names:
         if name in json_names:
@@ -109,7 +118,25 @@ def _recordset(table: Table, rows: Rows, names: Sequence[str]) -> dict[str, Any]
             read[name] = func.coalesce(cast(derived.c[name], kind), cast(literal_column("'null'"), kind))
         else:
             read[name] = derived.c[name]
-    return read
+    return _Reader(read, select(*[read[name] for name in names]), by_name, tuple(times))
+
+
+def _document(reader: _Reader, rows: Rows) -> str:
+    """The rows as one JSON document, for `reader`'s statement.
+
+    Why JSON rather than one array per column: psycopg dumps a list element by element in Python (a regular
+    expression escapes each one); a JSON encoder in C (orjson) does the whole batch at once."""
+    by_name, times = reader.by_name, reader.times
+    if by_name or times:
+        iso: dict[dt.datetime, str] = {}  # a batch's rows mostly share one timestamp: formatted once
+        rows = [{**row, **{name: values[row[name]] if row[name] is not None else None
+                           for name, values in by_name.items()},
+                 **{name: iso.get(row[name]) or iso.setdefault(row[name], _iso(row[name])) if row[name] is not None
+                    else None for name in times}} for row in rows]  # fmt: skip
+    try:
+        return orjson.dumps(rows, default=_json_default, option=_ORJSON).decode()
+    except TypeError:  # what orjson refuses (an int beyond 64 bits): the standard encoder's answer, or its error
+        return json.dumps(rows, default=_json_default, ensure_ascii=False, separators=(",", ":"))
 
 
 def _iso(value: dt.datetime) -> str:
@@ -140,9 +167,9 @@ def insert_rows(session: Session, table: Table, rows: Rows, *, conflict: Conflic
     names = _names(rows)
     stmt: Any
     if is_postgresql(session):
-        read = _recordset(table, rows, names)
-        stmt = postgresql.insert(table).from_select(names, select(*[read[name] for name in names]))
-        session.execute(conflict(stmt) if conflict else stmt)
+        reader = _reader(table, tuple(names))
+        stmt = postgresql.insert(table).from_select(names, reader.select)
+        session.execute(conflict(stmt) if conflict else stmt, {_DOCUMENT: _document(reader, rows)})
         return
     stmt = sqlite.insert(table)
     session.execute(conflict(stmt) if conflict else stmt, list(rows))
@@ -166,10 +193,12 @@ def update_rows(
     changed = [name for name in names if name not in keys]
     constant = dict(values or {})
     if is_postgresql(session):
-        read = _recordset(table, rows, names)
+        reader = _reader(table, tuple(names))
+        read = reader.columns
         match = [table.c[key] == read[key] for key in keys]
         session.execute(update(table).where(*match, *where)
-                        .values({**{name: read[name] for name in changed}, **constant}))  # fmt: skip
+                        .values({**{name: read[name] for name in changed}, **constant}),
+                        {_DOCUMENT: _document(reader, rows)})  # fmt: skip
         return
     params = [{f"b_{name}": row[name] for name in names} for row in rows]
     stmt = (update(table).where(*[table.c[key] == bindparam(f"b_{key}") for key in keys], *where)

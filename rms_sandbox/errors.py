@@ -6,6 +6,7 @@ import json
 from abc import ABC, abstractmethod
 from typing import Any, Literal
 
+import orjson
 from starlette.responses import Response
 
 Family = Literal["item", "order", "license"]
@@ -15,7 +16,11 @@ ORDER_MEDIA = "application/json;charset=utf-8"  # [C] what the Order API answers
 
 
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON; orjson where it can (an items.search page: several times faster), else json."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def json_response(obj: Any, status: int = 200, family: Family = "item") -> Response:

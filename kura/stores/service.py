@@ -8,7 +8,6 @@ failing RMS never holds a database lock, and bad credentials leave nothing behin
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import threading
 import time
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 from kura.channels.rakuten.client import DEFAULT_BASE_URL, CallRecord, LicenseExpiry, RmsClient
 from kura.channels.rakuten.errors import RmsError, Suspended
 from kura.channels.rakuten.mapping import parse_shop_url
+from kura.channels.rakuten.privacy import masked_for_log
 from kura.config import get_settings
 from kura.db import Database, utcnow
 from kura.errors import Conflict, Invalid, KuraError, NotFound, StoreGone
@@ -113,13 +113,9 @@ _MAX_LOGGED_CHARS = 4000
 
 
 def _bounded(body: Any) -> Any:
-    """A masked body as the log keeps it: whole when small, else a preview (items.search pages are large)."""
-    if body is None:
-        return None
-    text = json.dumps(body, ensure_ascii=False, default=str)
-    if len(text) <= _MAX_LOGGED_CHARS:
-        return body
-    return {"truncated": True, "chars": len(text), "preview": text[: _MAX_LOGGED_CHARS // 2]}
+    """A body as the log keeps it: personal data masked, whole when small, else a preview (items.search pages
+    are large)."""
+    return masked_for_log(body, _MAX_LOGGED_CHARS)
 
 
 class CallLog:
@@ -154,8 +150,8 @@ class CallLog:
             + (f": {record.error}" if record.error else ""),
             "status_code": record.status,
             "duration_ms": int(record.duration_ms),
-            "request": _bounded(record.request_body),
-            "response": _bounded(record.response_body),
+            "request": _bounded(record.request),
+            "response": _bounded(record.response),
             "created_at": utcnow(),
         }
         with self._lock:

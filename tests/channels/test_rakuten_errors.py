@@ -13,6 +13,7 @@ from kura.channels.rakuten.errors import (
     Retryable,
     Suspended,
     error_from_response,
+    parse_body,
     retry_after_seconds,
     translate_transport_errors,
 )
@@ -154,3 +155,12 @@ def test_read_timeout_is_retryable_but_may_have_been_applied() -> None:
         raise httpx.ReadTimeout("slow", request=REQ)
     assert caught.value.maybe_applied is True
     assert "check RMS before repeating a write" in caught.value.message
+
+
+def test_parse_body_reads_json_and_falls_back_to_text() -> None:
+    assert parse_body(reply(200, {"results": [{"manageNumber": "tee-01", "title": "Tシャツ"}]})) == {
+        "results": [{"manageNumber": "tee-01", "title": "Tシャツ"}]}
+    big = httpx.Response(200, content=b'{"n": 123456789012345678901234567890}', request=REQ)
+    assert parse_body(big) == {"n": 123456789012345678901234567890}  # beyond what orjson reads
+    assert parse_body(reply(502, text="<html>Bad gateway</html>")) == "<html>Bad gateway</html>"
+    assert parse_body(httpx.Response(200, content=b"", request=REQ)) == ""

@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from kura.channels.rakuten.privacy import mask_personal
 
@@ -95,8 +96,22 @@ _RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _NOT_APPLIED_STATUSES = frozenset({429, 503})
 
 
+_DIGITS = bytes(ord("0") if chr(i).isdigit() and i < 128 else ord(" ") for i in range(256))  # digits → 0, rest → space
+_LONG_NUMBER = b"0" * 19
+
+
 def parse_body(response: httpx.Response) -> Any:
-    """The response body as JSON when it is JSON, else its text (shortened); never raises."""
+    """The response body as JSON when it is JSON, else its text (shortened); never raises.
+
+    orjson reads an items.search page several times faster than the standard decoder. It would read an integer
+    beyond 64 bits as a float, so a body with a run of 19 digits or more (numbers or text) goes to the standard
+    decoder, as does one orjson refuses (a body in another encoding than UTF-8)."""
+    content = response.content
+    if _LONG_NUMBER not in content.translate(_DIGITS):  # ~0.1 ms for a page; a regular expression took 1.4
+        try:
+            return orjson.loads(content)
+        except ValueError:
+            pass
     try:
         return response.json()
     except (ValueError, UnicodeDecodeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,18 +55,63 @@ def mask_personal(payload: Any) -> Any:
 
 
 def _mask_mapping(payload: Mapping[Any, Any]) -> dict[Any, Any]:
-    masked: dict[Any, Any] = {}
-    for key, value in payload.items():
-        if key in PERSONAL_FIELDS or (
-            key == "searchKeyword" and payload.get("searchKeywordType") in _PERSONAL_KEYWORD_TYPES
-        ):
-            masked[key] = _mask_value(value)
-        else:
-            masked[key] = mask_personal(value)
-    return masked
+    return {key: _mask_value(value) if _personal(key, payload) else mask_personal(value)
+            for key, value in payload.items()}  # fmt: skip
+
+
+def _personal(key: Any, payload: Mapping[Any, Any]) -> bool:
+    return key in PERSONAL_FIELDS or (
+        key == "searchKeyword" and payload.get("searchKeywordType") in _PERSONAL_KEYWORD_TYPES
+    )
 
 
 def _mask_value(value: Any) -> Any:
     if value is None or value == "":
         return value
     return MASK
+
+
+class _Full(Exception):
+    pass
+
+
+def masked_for_log(payload: Any, limit: int) -> Any:
+    """A JSON-like value as a log keeps it, personal data masked: the masked copy when its JSON text has at
+    most `limit` characters, else `{"truncated": True, "preview": <the first limit/2 characters>}`.
+
+    Only what the preview shows is read: an items.search page (100 items, ~300 KB of JSON) costs a few
+    hundred small encodings instead of a masked deep copy and its whole JSON text."""
+    if payload is None:
+        return None
+    parts: list[str] = []
+    size = 0
+
+    def emit(text: str) -> None:
+        nonlocal size
+        parts.append(text)
+        size += len(text)
+        if size > limit:
+            raise _Full
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Mapping):
+            emit("{")
+            for i, (key, item) in enumerate(value.items()):
+                emit((", " if i else "") + json.dumps(str(key), ensure_ascii=False) + ": ")
+                walk(_mask_value(item) if _personal(key, value) else item)
+            emit("}")
+        elif isinstance(value, list | tuple):
+            emit("[")
+            for i, item in enumerate(value):
+                if i:
+                    emit(", ")
+                walk(item)
+            emit("]")
+        else:
+            emit(json.dumps(value, ensure_ascii=False, default=str))
+
+    try:
+        walk(payload)
+    except _Full:
+        return {"truncated": True, "preview": "".join(parts)[: limit // 2]}
+    return mask_personal(payload)
