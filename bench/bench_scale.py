@@ -33,15 +33,17 @@ database's PostgreSQL backends, the PostgreSQL server's shared background proces
 everything else on the machine (other people's work included); the CPU the work cost per 1,000 SKUs; what
 PostgreSQL's busy backends were doing (on CPU, or waiting on a Lock, LWLock, IO, the client); RMS calls and 429s.
 
-What it showed on the 2-core machine (issue 8, 2026-11-30, one run: bench results in docs/operations.md "Sizing"):
-one import job runs at ~830-950 SKUs/s (a page's write between two fetches, under its store's items.search
-limit of 5 pages/s) and costs 1.2-1.3 core-s per 1,000 SKUs, everything counted (Kura's worker ~0.65,
-PostgreSQL ~0.5, the sandbox ~0.14), so one job needs ~1.1 cores: the import is CPU-bound from 2 workers on
-(1.81× at 2, 1.89× at 4 with the machine 99 % busy; 4 would need ~4.4 cores), with no lock waits and no 429.
-Before the page writes went through kura.sqlrows (same day, same machine): 804 / 1,189 / 1,131 SKUs/s at
-1 / 2 / 4 workers (1.48×, 1.41×) for 1.53-1.72 core-s per 1,000 SKUs.
-Stock pushes run at 1 bulk.upsert/s per store (~385 SKUs/s a job) for ~0.6 core-s per 1,000 SKUs and scale
-with the workers (2.00× and 3.86×; CPU 46 % at 4 workers).
+What it showed on the 2-core machine (issue 8; bench results in docs/operations.md "Sizing"):
+- Later on 2026-11-30, this code, one run: one import job runs at ~1,450-1,530 SKUs/s (about its store's
+  items.search limit of 5 pages/s) for 0.40-0.49 core-s per 1,000 SKUs, everything counted (Kura's worker ~0.2,
+  PostgreSQL ~0.22, the sandbox ~0.05): 1,446 / 2,871 / 4,304 SKUs/s at 1 / 2 / 4 workers, 1.99× and 2.98×
+  (CPU 36 / 70 / 100 %; 3.4× needs ~2.4 cores at that cost), no lock waits, no 429. Pushes: 439 / 877 / 1,715
+  SKUs/s (2.00×, 3.91×) for 0.25-0.29 core-s per 1,000 SKUs. The code before, same machine: 1,410 / 2,791 /
+  3,557 (1.98×, 2.52×) for 0.51-0.55.
+- Earlier on 2026-11-30, a slower machine of the same kind: one import job at ~830-950 SKUs/s for 1.2-1.3
+  core-s per 1,000 SKUs (worker ~0.65, PostgreSQL ~0.5, sandbox ~0.14): 833 / 1,507 / 1,571 SKUs/s (1.81×,
+  1.89×); before the page writes went through kura.sqlrows, 804 / 1,189 / 1,131. Pushes 385 / 770 / 1,487 for
+  ~0.6.
 
 The old bench (40 shops × 60 items from 40 seeds, 4 threads per worker) hung at 4 workers: with shared variantId
 SKUs, imports of different stores insert the same SKU/product codes in different orders in their page

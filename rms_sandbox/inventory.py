@@ -237,14 +237,15 @@ def bulk_get(ctx: Ctx) -> Response:
     pairs = _pairs(ctx, 1000)
     v21 = _is_21(ctx)
     found: dict[tuple[str, str], sqlite3.Row] = {}
+    numbers = sorted({manage_number for manage_number, _, _, _ in pairs})
     with ctx.sb.store.lock:
         conn = ctx.sb.store.conn
-        for manage_number, variant_id, _, _ in pairs:
-            row = conn.execute(
-                "SELECT * FROM inventory WHERE shop_id = ? AND manage_number = ? AND variant_id = ?",
-                (ctx.shop_id, manage_number, variant_id)).fetchone()
-            if row is not None:
-                found[(manage_number, variant_id)] = row
+        for i in range(0, len(numbers), 500):  # the items' records in a few queries, not one per pair
+            chunk = numbers[i : i + 500]
+            for row in conn.execute(
+                    f"SELECT * FROM inventory WHERE shop_id = ? AND manage_number IN ({','.join('?' * len(chunk))})",  # noqa: S608 - placeholders only
+                    (ctx.shop_id, *chunk)):  # fmt: skip
+                found[(row["manage_number"], row["variant_id"])] = row
     inventories = [_view(found[(m, v)], v21) for m, v, _, _ in pairs if (m, v) in found]
     return json_response({"inventories": inventories})
 

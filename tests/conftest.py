@@ -3,8 +3,10 @@ KURA_TEST_DATABASE_URL names (the same tests run on both)."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,16 @@ from kura.db import Base, Database
 from kura.migrate import upgrade
 from rms_sandbox.config import SandboxConfig
 from rms_sandbox.testing import RunningSandbox, running_sandbox
+
+# Before any test reads Kura's settings (get_settings is cached): Kura's own files (the embedded job queue, the
+# secret key file) go to a directory of this test run, never to ./var, where `make run` keeps a developer's queue
+# and key; and no database, queue, limiter or key named in the shell reaches a test (a test that needs one gets
+# it from its fixtures).
+_VAR_DIR = tempfile.mkdtemp(prefix="kura-tests-")
+atexit.register(shutil.rmtree, _VAR_DIR, ignore_errors=True)
+os.environ["KURA_VAR_DIR"] = _VAR_DIR
+for _name in ("KURA_DATABASE_URL", "KURA_QUEUE_URL", "KURA_RATE_LIMIT_URL", "KURA_SECRET_KEY"):
+    os.environ.pop(_name, None)
 
 PG_URL = os.environ.get("KURA_TEST_DATABASE_URL", "")
 

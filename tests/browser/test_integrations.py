@@ -21,7 +21,9 @@ def rms() -> Iterator[RunningSandbox]:
         yield sandbox
 
 
-def test_connect_a_shop_watch_the_import_and_see_products(page: Any, live_kura: LiveKura, rms: RunningSandbox,
+# `rms` before `live_kura` (here and in test_sync_pages): fixtures end in the reverse order, so the sandbox outlives
+# Kura and Kura's embedded jobs never call a stopped sandbox (a job retrying into one outlived the test).
+def test_connect_a_shop_watch_the_import_and_see_products(page: Any, rms: RunningSandbox, live_kura: LiveKura,
                                                           shot: Any) -> None:  # fmt: skip
     sign_in(page, live_kura)
     page.goto(f"{live_kura.url}/integrations")

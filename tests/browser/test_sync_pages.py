@@ -51,7 +51,7 @@ def place_orders(rms: RunningSandbox) -> list[str]:
 
 
 def test_sync_orders_see_rakuten_statuses_then_map_warehouses_buffer_and_sync_stock(
-    page: Any, live_kura: LiveKura, rms: RunningSandbox, shot: Any
+    page: Any, rms: RunningSandbox, live_kura: LiveKura, shot: Any  # rms first: it outlives Kura's jobs
 ) -> None:
     sign_in(page, live_kura)
     store_url = connect(page, live_kura, rms)
