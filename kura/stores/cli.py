@@ -3,6 +3,7 @@ foreground with a progress bar)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -105,29 +106,10 @@ def sync_products(
 ) -> None:
     """Import products from Rakuten now, in the foreground, with a progress bar."""
     from kura.channels.rakuten.products import SyncRequest, import_products
-    from kura.jobs.runs import RunStatus, run_job
 
-    database = Database(get_settings().database_url)
     request = SyncRequest(manage_number=manage_number.strip().lower() if manage_number else None, groups_only=groups)
-    try:
-        store_id = _find_store(database, store)
-        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns) as bar:
-            task = bar.add_task("items", total=None)
-
-            def fn(sid: int | None, progress: Any) -> Any:
-                assert sid is not None
-                return import_products(database, sid, _Bar(progress, bar, task), request=request)
-
-            run = run_job(database, request.kind, store_id, fn, lease_ttl_s=600.0)
-    except KuraError as exc:
-        fail(exc.message)
-    finally:
-        database.dispose()
-    if run.status != RunStatus.done:
-        fail(f"run {run.id} {run.status.value}: {run.error}")
-    counts = {k: v for k, v in (run.counts or {}).items() if isinstance(v, int) and v}
-    Console().print(f"run {run.id} done: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    _foreground(store, request.kind, "items", 600.0,
+                lambda db, store_id, bar: import_products(db, store_id, bar, request=request))  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
@@ -148,23 +130,34 @@ def sync_stock(
 ) -> None:
     """Push the stock of every listed SKU to Rakuten now (Sync Stock), in the foreground, with a progress bar."""
     from kura.channels.rakuten import stock
+
+    if reconcile:
+        _foreground(store, stock.RECONCILE_JOB, "SKUs", 300.0,
+                    lambda db, store_id, bar: stock.reconcile(db, store_id, progress=bar))  # fmt: skip
+    else:
+        _foreground(store, stock.SYNC_JOB, "SKUs", 300.0,
+                    lambda db, store_id, bar: stock.sync_stock(db, store_id, progress=bar,
+                                                               skus=sku or None))  # fmt: skip
+
+
+def _foreground(store: str, kind: str, unit: str, lease_ttl_s: float,
+                work: Callable[[Database, int, Any], Any]) -> None:  # fmt: skip
+    """Runs one store's job now, in this process, as a job run (its lease, its log), with a progress bar; prints
+    its counts, or fails with its error."""
     from kura.jobs.runs import RunStatus, run_job
 
     database = Database(get_settings().database_url)
-    kind = stock.RECONCILE_JOB if reconcile else stock.SYNC_JOB
     try:
         store_id = _find_store(database, store)
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns) as bar:
-            task = bar.add_task("SKUs", total=None)
+            task = bar.add_task(unit, total=None)
 
             def fn(sid: int | None, progress: Any) -> Any:
                 assert sid is not None
-                if reconcile:
-                    return stock.reconcile(database, sid, progress=_Bar(progress, bar, task))
-                return stock.sync_stock(database, sid, progress=_Bar(progress, bar, task), skus=sku or None)
+                return work(database, sid, _Bar(progress, bar, task))
 
-            run = run_job(database, kind, store_id, fn, lease_ttl_s=300.0)
+            run = run_job(database, kind, store_id, fn, lease_ttl_s=lease_ttl_s)
     except KuraError as exc:
         fail(exc.message)
     finally:

@@ -39,6 +39,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, TypeVar, cast
@@ -1137,6 +1138,20 @@ def _mark_run(
             finish_run(s, run_id, status, counts=counts, error=error)
 
 
+@contextmanager
+def _store_client(db: Database, store_id: int, run_id: int | None) -> Iterator[RmsClient]:
+    """The store's RMS client for one order job: closed at the end; a suspended key (401/403) pauses the
+    store before the error goes on to the job layer."""
+    client = client_factory(db, store_id, run_id)
+    try:
+        yield client
+    except Suspended as exc:
+        _suspend(db, store_id, exc)
+        raise
+    finally:
+        client.close()
+
+
 @job_kind(KIND_SYNC, lease_ttl_s=600)
 def run_sync_requests(store_id: int | None, progress: Progress) -> dict[str, Any]:
     """Works through the store's pending order-sync requests (history, Sync Orders), oldest first."""
@@ -1147,8 +1162,7 @@ def run_sync_requests(store_id: int | None, progress: Progress) -> dict[str, Any
         return {"skipped": "the store is not an active Rakuten shop"}
     totals = Tally()
     requests = 0
-    client = client_factory(db, store_id, own)
-    try:
+    with _store_client(db, store_id, own) as client:
         while True:
             with db.reader() as s:
                 request = s.scalar(
@@ -1185,11 +1199,6 @@ def run_sync_requests(store_id: int | None, progress: Progress) -> dict[str, Any
             _mark_run(db, request.run_id, own, RunStatus.done, tally.counts())
             for key, value in tally.counts().items():
                 setattr(totals, key, getattr(totals, key) + value)
-    except Suspended as exc:
-        _suspend(db, store_id, exc)
-        raise
-    finally:
-        client.close()
     return {**totals.counts(), "requests": requests}
 
 
@@ -1241,17 +1250,12 @@ def poll_new_orders(store_id: int | None, progress: Progress) -> dict[str, Any]:
     with db.reader() as s:
         state = s.get(OrderSyncState, store_id)
         cursor = state.new_orders_cursor if state else None
-    client = client_factory(db, store_id, getattr(progress, "run_id", None))
-    try:
-        importer = OrderImporter(db, store_id, client, run_id=getattr(progress, "run_id", None), progress=progress)
+    run_id = getattr(progress, "run_id", None)
+    with _store_client(db, store_id, run_id) as client:
+        importer = OrderImporter(db, store_id, client, run_id=run_id, progress=progress)
         start = _poll_window(cursor, importer.settings.overlap_s, now, dt.timedelta(0))
         importer.run(importer.search(start, now))
         _after_import(db, store_id, client, importer)
-    except Suspended as exc:
-        _suspend(db, store_id, exc)
-        raise
-    finally:
-        client.close()
     with db.transaction() as s:
         _state(s, store_id).new_orders_cursor = now  # only after success
     return {**importer.tally.counts(), "from": start.isoformat(), "to": now.isoformat()}
@@ -1277,9 +1281,9 @@ def poll_status_changes(store_id: int | None, progress: Progress) -> dict[str, A
                 .order_by(Order.ordered_at)
             )
         )
-    client = client_factory(db, store_id, getattr(progress, "run_id", None))
-    try:
-        importer = OrderImporter(db, store_id, client, run_id=getattr(progress, "run_id", None), progress=progress)
+    run_id = getattr(progress, "run_id", None)
+    with _store_client(db, store_id, run_id) as client:
+        importer = OrderImporter(db, store_id, client, run_id=run_id, progress=progress)
         start = _poll_window(cursor, importer.settings.overlap_s, now, dt.timedelta(days=importer.settings.sweep_days))
         swept = list(importer.search(start, now))
         known = _known(db, store_id, swept)
@@ -1294,11 +1298,6 @@ def poll_status_changes(store_id: int | None, progress: Progress) -> dict[str, A
         )
         importer.run(iter(wanted), len(wanted))
         _after_import(db, store_id, client, importer)
-    except Suspended as exc:
-        _suspend(db, store_id, exc)
-        raise
-    finally:
-        client.close()
     with db.transaction() as s:
         _state(s, store_id).status_cursor = now
     return {**importer.tally.counts(), "from": start.isoformat(), "to": now.isoformat()}
