@@ -51,7 +51,7 @@ from kura.db import UTCDateTime
 
 Rows = Sequence[Mapping[str, Any]]
 Conflict = Callable[[Any], Any]
-# Types whose Python values go into the JSON document as they are (datetimes and Enums are converted first).
+# Types whose Python values go into the JSON document as they are (Enums sent by name are converted first).
 _PLAIN = (Integer, String, Boolean, Date)
 
 
@@ -79,8 +79,8 @@ class _Reader:
 
 
 _DOCUMENT = "kura_rows"
-# int keys become strings, as json.dumps makes them; datetimes go through _json_default (naive ones are refused)
-_ORJSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+# int keys become strings, as json.dumps makes them
+_ORJSON = orjson.OPT_NON_STR_KEYS
 
 
 @lru_cache(maxsize=256)
@@ -126,13 +126,15 @@ def _document(reader: _Reader, rows: Rows) -> str:
 
     Why JSON rather than one array per column: psycopg dumps a list element by element in Python (a regular
     expression escapes each one); a JSON encoder in C (orjson) does the whole batch at once."""
-    by_name, times = reader.by_name, reader.times
-    if by_name or times:
-        iso: dict[dt.datetime, str] = {}  # a batch's rows mostly share one timestamp: formatted once
+    by_name = reader.by_name
+    for name in reader.times:  # orjson writes aware datetimes in ISO 8601 with their offset; naive ones are refused
+        for row in rows:
+            value = row[name]
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name}: naive datetime given where an aware one is needed")
+    if by_name:
         rows = [{**row, **{name: values[row[name]] if row[name] is not None else None
-                           for name, values in by_name.items()},
-                 **{name: iso.get(row[name]) or iso.setdefault(row[name], _iso(row[name])) if row[name] is not None
-                    else None for name in times}} for row in rows]  # fmt: skip
+                           for name, values in by_name.items()}} for row in rows]  # fmt: skip
     try:
         return orjson.dumps(rows, default=_json_default, option=_ORJSON).decode()
     except TypeError:  # what orjson refuses (an int beyond 64 bits): the standard encoder's answer, or its error
