@@ -27,11 +27,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not distributed and not chaos"
 
-## make test-postgres: the suite again on PostgreSQL; the RMS and carrier sandboxes' own suites are left out (they never
-## touch Kura's database: their run under `make test` is the same run).
+## make test-postgres: every test that uses Kura's database, again on PostgreSQL (the others never touch it: their run
+## under `make test` is the same run; see tests/conftest.py, KURA_TEST_DB_ONLY).
 test-postgres: $(STAMP)
-	KURA_TEST_DATABASE_URL=$(PG_URL) KURA_REQUIRE_SERVICES=1 $(BIN)/python -m pytest -q -m "not browser and not distributed and not chaos" \
-		--ignore=tests/sandbox --ignore=tests/carriers_sandbox
+	KURA_TEST_DATABASE_URL=$(PG_URL) KURA_TEST_DB_ONLY=1 KURA_REQUIRE_SERVICES=1 $(BIN)/python -m pytest -q \
+		-m "not browser and not distributed and not chaos" --ignore=tests/sandbox --ignore=tests/carriers_sandbox
 
 ## make test-distributed: Kura as real processes (serve, 2-3 workers, schedulers) on PostgreSQL and a redis-server
 ## of its own: configuration-only distributed mode, SIGKILLed worker taken over after its lease, rate limits.

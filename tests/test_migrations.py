@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -13,6 +14,8 @@ import kura.models  # noqa: F401  (every table on Base.metadata)
 from kura.db import Base, Database
 from kura.migrate import downgrade, upgrade
 from tests.conftest import PG_URL
+
+pytestmark = pytest.mark.database  # the database under test, without the db fixture
 
 
 def _fresh_url(tmp_path: Path) -> str:
