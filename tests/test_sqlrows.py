@@ -9,6 +9,7 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import JSON, Column, Enum, Integer, MetaData, Table, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 
 from kura.db import Database, UTCDateTime, utcnow
 from kura.jobs.outbox import OutboxRow
@@ -16,7 +17,8 @@ from kura.sqlrows import among, insert_rows, update_rows
 from kura.stores.models import Binding, BindingEntity, Channel, Store
 
 BINDINGS = cast(Table, Binding.__table__)
-ODD = ['plain', 'quote"d', "back\\slash", "com,ma", "{brace}", "日本語 サイズ", "NULL", " spaced ", "'single'"]
+ODD = ['plain', 'quote"d', "back\\slash", "tab\there", "new\nline", "\\N", "com,ma", "{brace}", "日本語 サイズ", "NULL",
+       " spaced ", "'single'"]  # fmt: skip
 
 
 def _store(db: Database) -> int:
@@ -130,3 +132,14 @@ def test_among_finds_odd_codes_and_ids(db: Database) -> None:
         ids = set(s.scalars(select(Binding.local_id).where(among(Binding.local_id, [1, 3, 99], s))))
         assert ids == {1, 3}
         assert not list(s.scalars(select(Binding.id).where(among(Binding.external_id, [], s))))
+
+
+def test_a_duplicate_is_an_integrity_error_and_a_savepoint_recovers(db: Database) -> None:
+    store_id = _store(db)
+    with db.transaction() as s:
+        insert_rows(s, BINDINGS, [_binding(store_id, 1, "dup", {})])
+        with pytest.raises(IntegrityError), s.begin_nested():  # the same (store, entity, external_id) again
+            insert_rows(s, BINDINGS, [_binding(store_id, 2, "fresh", {}), _binding(store_id, 3, "dup", {})])
+        insert_rows(s, BINDINGS, [_binding(store_id, 4, "after", {})])  # the transaction goes on
+    with db.reader() as s:
+        assert sorted(s.scalars(select(Binding.external_id).where(Binding.store_id == store_id))) == ["after", "dup"]

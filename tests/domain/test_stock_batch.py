@@ -3,6 +3,8 @@ entry per changing line, clear errors naming each bad line."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from kura.catalog.service import create_kit
@@ -96,32 +98,33 @@ def test_an_empty_or_oversized_batch_is_refused(db: Database, warehouses: tuple[
 
 
 def test_a_level_another_transaction_creates_meanwhile_is_counted_from_its_value(
-    db: Database, warehouses: tuple[int, int]
+    db: Database, warehouses: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A batch inserts a missing level with its final value; if another transaction created that level after
     the batch read it as missing (PostgreSQL; SQLite has one writer), the batch starts again from that level."""
     if db.is_sqlite:
         pytest.skip("SQLite has one writer at a time: no other transaction can create the level meanwhile")
-    from sqlalchemy import event
+    import kura.inventory.service as inventory_service
 
     tokyo, _ = warehouses
     add_single(db, "A")
     other = Database(db.url)
     raced: list[bool] = []
+    insert_rows = inventory_service.insert_rows
 
-    def meanwhile(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if statement.startswith("INSERT INTO stock_levels") and not raced:
+    def meanwhile(session: Any, table: Any, rows: Any, **kwargs: Any) -> None:
+        if table.name == "stock_levels" and not raced:
             raced.append(True)
             with other.transaction() as s:  # commits before the batch's own insert runs
                 receive(s, tokyo, "A", 7)
+        insert_rows(session, table, rows, **kwargs)
 
-    event.listen(db.engine, "before_cursor_execute", meanwhile)
+    monkeypatch.setattr(inventory_service, "insert_rows", meanwhile)
     try:
         with db.transaction() as s:
             lines = [StockLine("A", LineKind.receipt, 5), StockLine("A", LineKind.stock_count, 10)]
             results = apply_lines(s, tokyo, lines)
     finally:
-        event.remove(db.engine, "before_cursor_execute", meanwhile)
         other.dispose()
     assert raced
     assert [(r.on_hand, r.change) for r in results] == [(12, 5), (10, -2)]
