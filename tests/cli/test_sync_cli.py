@@ -76,5 +76,5 @@ def test_sync_of_an_unknown_store_says_so_and_exits_1(kura: Kura) -> None:
     for args in (("sync", "products", "--store", "nowhere"), ("sync", "stock", "--store", "42")):
         result = kura(*args)
         assert result.exit_code == 1, result.output
-        assert "nowhere" in result.output or "42" in result.output
+        assert args[-1] in result.output  # the store it could not find
         assert "Traceback" not in result.output
