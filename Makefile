@@ -31,7 +31,7 @@ test: $(STAMP)
 ## under `make test` is the same run; see tests/conftest.py, KURA_TEST_DB_ONLY).
 test-postgres: $(STAMP)
 	KURA_TEST_DATABASE_URL=$(PG_URL) KURA_TEST_DB_ONLY=1 KURA_REQUIRE_SERVICES=1 $(BIN)/python -m pytest -q \
-		-m "not browser and not distributed and not chaos" --ignore=tests/sandbox --ignore=tests/carriers_sandbox
+		-m "not browser and not distributed and not chaos"
 
 ## make test-distributed: Kura as real processes (serve, 2-3 workers, schedulers) on PostgreSQL and a redis-server
 ## of its own: configuration-only distributed mode, SIGKILLed worker taken over after its lease, rate limits.

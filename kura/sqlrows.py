@@ -5,8 +5,7 @@ Why: on PostgreSQL, psycopg runs an executemany as one statement execution per r
 ~60-90 µs of Python in the driver and SQLAlchemy plus the server's per-execution work; an import wrote ~7 rows
 per SKU that way, and that was most of its CPU. Here the rows travel as one JSON document, read back with
 `json_to_recordset` (a function scan: in the document's order): one execution and one parameter, whatever the
-number of rows. SQLite's
-executemany is a C loop over one prepared statement: it stays.
+number of rows. SQLite's executemany is a C loop over one prepared statement: it stays.
 
 `insert_rows` and `update_rows` take the rows as dicts that all have the same keys (the table's column names);
 `conflict` receives the dialect's INSERT and may add ON CONFLICT (`on_conflict_do_nothing` /
