@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
+import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, bindparam, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -175,6 +179,21 @@ class WriterQueue:
             self._cond.notify_all()
 
 
+# A table's planner statistics are taken again by `Database.refresh_statistics` once the rows changed since they
+# were taken exceed STATS_MIN_CHANGES + STATS_GROWTH × the rows they counted (autovacuum's own threshold is 50 +
+# 10 %, but it looks only every autovacuum_naptime, a minute by default); a process looks at most every
+# STATS_CHECK_S seconds.
+STATS_MIN_CHANGES = 1000
+STATS_GROWTH = 1.0
+STATS_CHECK_S = 2.0
+
+_STALE_TABLES = text(
+    "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+    "WHERE s.schemaname = current_schema() AND s.relname IN :names "
+    "AND s.n_mod_since_analyze > :least + :growth * greatest(c.reltuples, 0) ORDER BY s.relname"
+).bindparams(bindparam("names", expanding=True))
+
+
 class Database:
     """One engine and its session factories; the web, the CLI and the jobs each hold one."""
 
@@ -184,6 +203,8 @@ class Database:
         self._write = sessionmaker(self.engine, expire_on_commit=False)
         self._read = sessionmaker(self.engine.execution_options(kura_readonly=True), expire_on_commit=False)
         self._writers = WriterQueue() if self.is_sqlite else None
+        self._stats_lock = threading.Lock()
+        self._stats_due = 0.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -208,6 +229,35 @@ class Database:
         """A read-only session that does not queue behind writers on SQLite."""
         with self._read() as session, session.begin():
             yield session
+
+    def refresh_statistics(self, tables: Sequence[str]) -> list[str]:
+        """PostgreSQL: ANALYZEs those of `tables` whose rows changed well beyond what their statistics counted;
+        returns their names. Writers that grow tables fast (the product import) call it between transactions.
+
+        Why: a fresh database's tables have no statistics, and until autovacuum's next round (up to a minute
+        away) the planner guesses. It then takes a page's lookup by a list of ids or codes (`kura.sqlrows.among`)
+        to match most of the table and reads the whole table for it: on a first import into an empty database
+        each page's lookups grew with the table, from 1 ms to 20 ms and more within 40 s. Statistics taken once
+        the table has real rows stay good as it grows (the planner scales them by the table's current size), so
+        doubling is the threshold. SKIP_LOCKED: if another process is analysing a table, this one does not
+        wait. Where Kura's role may not analyse a table, PostgreSQL only warns. SQLite: nothing (its planner
+        prefers an index without statistics)."""
+        if self.is_sqlite:
+            return []
+        with self._stats_lock:
+            now = time.monotonic()
+            if now < self._stats_due:
+                return []
+            self._stats_due = now + STATS_CHECK_S
+        with self.engine.connect() as conn:
+            stale = list(conn.scalars(_STALE_TABLES, {"names": list(tables), "least": STATS_MIN_CHANGES,
+                                                      "growth": STATS_GROWTH}))  # fmt: skip
+            for name in stale:
+                conn.execute(text(f"ANALYZE (SKIP_LOCKED) {conn.dialect.identifier_preparer.quote(name)}"))
+            conn.commit()
+        if stale:
+            log.debug("statistics taken again: %s", ", ".join(stale))
+        return stale
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -64,10 +64,11 @@ from kura.channels.rakuten.mapping import Listing, ListingVariant, item_brand, l
 from kura.db import Database, utcnow
 from kura.errors import KuraError
 from kura.inventory import channel_stock
-from kura.inventory.models import StockLevel, StockReason
+from kura.inventory.models import StockLevel, StockMovement, StockReason
 from kura.inventory.service import _apply, receive_many
 from kura.jobs import outbox
 from kura.jobs.leases import LeaseHeld, lease
+from kura.jobs.outbox import OutboxRow
 from kura.jobs.registry import Progress, job_database, job_kind
 from kura.jobs.runs import JobRun, RunStatus, queue_run
 from kura.sqlrows import among, insert_rows
@@ -393,6 +394,7 @@ def _import_all(
                                                                      "total": total, "request": asdict(request)})
             counts.add(page_counts)
             done += len(fetched.items)
+            db.refresh_statistics(_GROWN_TABLES)
             del fetched  # written: the prefetcher may fetch another page in its place
             progress(done, max(total, done))
             if on_page is not None:
@@ -401,6 +403,10 @@ def _import_all(
         pages.stop()
     progress(max(done, total), max(total, done))
     return counts, resumed
+
+
+# What a page writes grows: their planner statistics are kept in step (`Database.refresh_statistics`).
+_GROWN_TABLES = tuple(str(t.__tablename__) for t in (Product, Sku, Binding, StockLevel, StockMovement, OutboxRow))
 
 
 def _load_job_modules() -> None:
