@@ -20,6 +20,21 @@ console = Console()
 err = Console(stderr=True)
 
 
+@app.callback()
+def _settings() -> None:
+    # A wrong KURA_* setting stops every command at once, with what to fix rather than a traceback.
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for problem in exc.errors():
+            name = "KURA_" + "_".join(str(part) for part in problem["loc"]).upper()
+            message = problem["msg"].removeprefix("Value error, ")
+            err.print(f"[red]error:[/red] {message if name in message else f'{name}: {message}'}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
 def database() -> Database:
     return Database(get_settings().database_url)
 

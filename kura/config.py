@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     queue_url: str = ""
     rate_limit_url: str = "memory://"
+    rms_rates: str = Field(default="", description="RMS rates per function replacing Kura's defaults: "
+                           "'items.search=5/second, inventories.bulk.upsert=1/second' (default= for the rest).")
     secret_key: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
@@ -32,6 +34,14 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.var_dir / 'kura.db').as_posix()}"
         if not self.queue_url:
             self.queue_url = f"sqlite:///{(self.var_dir / 'queue.db').as_posix()}"
+
+    @field_validator("rms_rates")
+    @classmethod
+    def _rates(cls, value: str) -> str:
+        from kura.ratelimit import parse_rates
+
+        parse_rates(value)  # a wrong entry stops the process at start, saying which
+        return value
 
     @property
     def is_sqlite(self) -> bool:

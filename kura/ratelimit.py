@@ -39,6 +39,28 @@ inside the same one-second window and draws a 429: the RMS sandbox, which enforc
 over a rolling window, showed exactly that with a 2 ms margin."""
 
 
+def parse_rates(text: str) -> dict[str, str]:
+    """KURA_RMS_RATES: per-function rates that replace the defaults above, `function=rate` entries separated
+    by commas or semicolons ("items.search=5/second, inventories.bulk.upsert=1/second"); `default=` sets the
+    rate of every function without an entry. Rakuten's figures are unconfirmed [T]: a shop that finds other
+    limits sets them here without a release. Raises ValueError naming the entry to fix."""
+    rates: dict[str, str] = {}
+    for entry in re.split(r"[,;]", text):
+        entry = entry.strip()
+        if not entry:
+            continue
+        name, sep, rate = (part.strip() for part in entry.partition("="))
+        if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.]*", name) or not rate:
+            raise ValueError(f"KURA_RMS_RATES entry {entry!r}: write function=rate, e.g. items.search=5/second")
+        try:
+            parse(rate)
+        except ValueError:
+            raise ValueError(f"KURA_RMS_RATES entry {entry!r}: {rate!r} is not a rate; write e.g. 5/second or "
+                             "100/minute") from None  # fmt: skip
+        rates[name] = rate
+    return rates
+
+
 class RateLimitTimeout(TimeoutError):
     """Waiting for a free slot would take longer than the caller allowed; try again later."""
 

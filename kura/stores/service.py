@@ -31,7 +31,7 @@ from kura.inventory.models import Warehouse
 from kura.jobs.schedules import JobSchedule, ensure_schedule, set_enabled
 from kura.observability.metrics import record_rms_call
 from kura.paging import Page, check_window, count
-from kura.ratelimit import RateLimiter
+from kura.ratelimit import DEFAULT_RATE, RateLimiter, parse_rates
 from kura.secrets import decrypt, encrypt, mask
 from kura.stores.models import Channel, SkuSource, Store, StoreStatus, SyncLogEntry
 
@@ -95,13 +95,17 @@ def days_left(store: Store, now: dt.datetime | None = None) -> int | None:
 
 
 @lru_cache(maxsize=4)
-def _limiter(url: str) -> RateLimiter:
-    return RateLimiter(url)
+def _limiter(url: str, rates: str) -> RateLimiter:
+    overrides = parse_rates(rates)
+    default = overrides.pop("default", DEFAULT_RATE)
+    return RateLimiter(url, rates=overrides, default=default)
 
 
 def process_limiter() -> RateLimiter:
-    """The process's rate limiter (memory:// embedded, redis:// shared), from KURA_RATE_LIMIT_URL."""
-    return _limiter(get_settings().rate_limit_url)
+    """The process's rate limiter (memory:// embedded, redis:// shared), from KURA_RATE_LIMIT_URL, with the
+    rates of KURA_RMS_RATES where it sets any."""
+    settings = get_settings()
+    return _limiter(settings.rate_limit_url, settings.rms_rates)
 
 
 def store_key(store: Store) -> str:

@@ -107,3 +107,40 @@ def test_redis_limiter_spaces_calls_across_separate_limiter_instances() -> None:
     assert_at_most_per_second(stamps, 2)
     assert time.monotonic() - started >= 1.9
     limiters[0].reset(store, "rpay.order.getOrder")
+
+
+def test_rms_rates_replace_the_defaults_of_the_processs_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rakuten's rates are unconfirmed figures: KURA_RMS_RATES changes them without a release."""
+    from limits import parse
+
+    from kura.config import get_settings
+    from kura.stores.service import _limiter, process_limiter
+
+    monkeypatch.setenv("KURA_RMS_RATES", "items.search=2/second; rpay.order.searchOrder=3/minute, default=4/second")
+    get_settings.cache_clear()
+    _limiter.cache_clear()
+    try:
+        limiter = process_limiter()
+        assert limiter.rate_for("items.search") == parse("2/second")
+        assert limiter.rate_for("rpay.order.searchOrder") == parse("3/minute")
+        assert limiter.rate_for("license.expiryDate.get") == parse("4/second")  # no entry of its own: default=
+        assert limiter.rate_for("inventories.bulk.upsert") == parse(DEFAULT_RATES["inventories.bulk.upsert"])
+        store = f"rates-{uuid.uuid4().hex[:8]}"
+        taken = [limiter.try_acquire(store, "items.search") for _ in range(3)]
+        assert taken == [True, True, False], "two calls a second, not the default five"
+    finally:
+        get_settings.cache_clear()
+        _limiter.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("items.search", "'items.search'"), ("items.search=fast", "'fast' is not a rate"),
+     ("=5/second", "'=5/second'"), ("items search=5/second", "'items search=5/second'")],
+)  # fmt: skip
+def test_a_wrong_rms_rate_entry_is_named(text: str, named: str) -> None:
+    from kura.ratelimit import parse_rates
+
+    with pytest.raises(ValueError, match=named):
+        parse_rates(text)
+    assert parse_rates(" items.search = 5/second ;; ") == {"items.search": "5/second"}

@@ -163,3 +163,12 @@ def test_stock_apply_takes_a_receipt_or_count_sheet_all_or_nothing(kura: Kura, d
                                                                 "TOKYO").stderr  # fmt: skip
     levels = {r["sku"]: r["on_hand"] for r in json.loads(kura("stock", "levels", "--json").stdout)}
     assert levels["TS-RED"] == 10 and levels["MUG"] == 3  # nothing of the refused sheets was applied
+
+
+def test_a_wrong_setting_stops_the_command_with_what_to_fix(kura: Kura, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KURA_RMS_RATES", "items.search=often")
+    get_settings.cache_clear()
+    result = kura("users", "list")
+    assert result.exit_code == 2
+    assert "KURA_RMS_RATES entry 'items.search=often': 'often' is not a rate" in result.output
+    assert "Traceback" not in result.output
