@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, bindparam, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import SQLAlchemyError, StatementError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -249,12 +249,16 @@ class Database:
             if now < self._stats_due:
                 return []
             self._stats_due = now + STATS_CHECK_S
-        with self.engine.connect() as conn:
-            stale = list(conn.scalars(_STALE_TABLES, {"names": list(tables), "least": STATS_MIN_CHANGES,
-                                                      "growth": STATS_GROWTH}))  # fmt: skip
-            for name in stale:
-                conn.execute(text(f"ANALYZE (SKIP_LOCKED) {conn.dialect.identifier_preparer.quote(name)}"))
-            conn.commit()
+        try:
+            with self.engine.connect() as conn:
+                stale = list(conn.scalars(_STALE_TABLES, {"names": list(tables), "least": STATS_MIN_CHANGES,
+                                                          "growth": STATS_GROWTH}))  # fmt: skip
+                for name in stale:
+                    conn.execute(text(f"ANALYZE (SKIP_LOCKED) {conn.dialect.identifier_preparer.quote(name)}"))
+                conn.commit()
+        except SQLAlchemyError as exc:  # statistics are an optimisation: the caller's work goes on without them
+            log.warning("could not take planner statistics of %s: %s", ", ".join(tables), error_text(exc))
+            return []
         if stale:
             log.debug("statistics taken again: %s", ", ".join(stale))
         return stale

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 import kura.db
 from kura.db import Database
@@ -60,3 +60,15 @@ def test_a_process_looks_at_most_every_few_seconds(db: Database, monkeypatch: py
     assert db.refresh_statistics(["warehouses"]) == [], "within STATS_CHECK_S of the last look"
     monkeypatch.setattr(db, "_stats_due", 0.0)
     assert db.refresh_statistics(["warehouses"]) == ["warehouses"]
+
+
+def test_a_failed_look_does_not_stop_the_caller(db: Database, monkeypatch: pytest.MonkeyPatch,
+                                                caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    if db.is_sqlite:
+        pytest.skip("SQLite: nothing is looked at")
+    broken = text("SELECT relname FROM no_such_view WHERE relname IN :names").bindparams(
+        bindparam("names", expanding=True))  # fmt: skip
+    monkeypatch.setattr(kura.db, "_STALE_TABLES", broken)
+    monkeypatch.setattr(kura.db, "STATS_CHECK_S", 0.0)
+    assert db.refresh_statistics(["warehouses"]) == []
+    assert "could not take planner statistics of warehouses: ProgrammingError" in caplog.text
