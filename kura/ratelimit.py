@@ -53,10 +53,13 @@ def parse_rates(text: str) -> dict[str, str]:
         if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.]*", name) or not rate:
             raise ValueError(f"KURA_RMS_RATES entry {entry!r}: write function=rate, e.g. items.search=5/second")
         try:
-            parse(rate)
+            item = parse(rate)
         except ValueError:
             raise ValueError(f"KURA_RMS_RATES entry {entry!r}: {rate!r} is not a rate; write e.g. 5/second or "
                              "100/minute") from None  # fmt: skip
+        if item.amount < 1:
+            raise ValueError(f"KURA_RMS_RATES entry {entry!r}: a rate allows at least 1 call; 0 would stop the "
+                             "function for good")  # fmt: skip
         rates[name] = rate
     return rates
 

@@ -136,7 +136,8 @@ def test_rms_rates_replace_the_defaults_of_the_processs_limiter(monkeypatch: pyt
 @pytest.mark.parametrize(
     ("text", "named"),
     [("items.search", "'items.search'"), ("items.search=fast", "'fast' is not a rate"),
-     ("=5/second", "'=5/second'"), ("items search=5/second", "'items search=5/second'")],
+     ("=5/second", "'=5/second'"), ("items search=5/second", "'items search=5/second'"),
+     ("items.search=0/second", "at least 1 call")],
 )  # fmt: skip
 def test_a_wrong_rms_rate_entry_is_named(text: str, named: str) -> None:
     from kura.ratelimit import parse_rates
