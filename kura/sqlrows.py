@@ -73,6 +73,7 @@ class _Reader:
 
     columns: dict[str, Any]  # each column as the statement reads it
     select: Any
+    insert: Any  # INSERT … SELECT of the whole document (its cache key, once computed, is kept with it)
     by_name: dict[str, dict[Any, str]]  # Enum columns sent by member name
     times: tuple[str, ...]  # datetime columns, sent in ISO 8601
 
@@ -117,7 +118,9 @@ def _reader(table: Table, names: tuple[str, ...]) -> _Reader:
             read[name] = func.coalesce(cast(derived.c[name], kind), cast(literal_column("'null'"), kind))
         else:
             read[name] = derived.c[name]
-    return _Reader(read, select(*[read[name] for name in names]), by_name, tuple(times))
+    reading = select(*[read[name] for name in names])
+    inserting = postgresql.insert(table).from_select(list(names), reading)
+    return _Reader(read, reading, inserting, by_name, tuple(times))
 
 
 def _document(reader: _Reader, rows: Rows) -> str:
@@ -169,8 +172,8 @@ def insert_rows(session: Session, table: Table, rows: Rows, *, conflict: Conflic
     stmt: Any
     if is_postgresql(session):
         reader = _reader(table, tuple(names))
-        stmt = postgresql.insert(table).from_select(names, reader.select)
-        session.execute(conflict(stmt) if conflict else stmt, {_DOCUMENT: _document(reader, rows)})
+        stmt = conflict(reader.insert) if conflict else reader.insert
+        session.execute(stmt, {_DOCUMENT: _document(reader, rows)})
         return
     stmt = sqlite.insert(table)
     session.execute(conflict(stmt) if conflict else stmt, list(rows))
