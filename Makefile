@@ -40,7 +40,7 @@ test-distributed: $(STAMP)
 
 ## make test-chaos (in CI): 20 shops syncing on 3 workers + a scheduler while buyers order and stock changes, workers are
 ## SIGKILLed at random and Redis is restarted; then every order exactly once, stock equal, no 429, no stuck job, all
-## within a 90 s settle (~3 min; it prints its figures). Its own PostgreSQL database: test_chaos.
+## within a 90 s settle (3 min of chaos, ~4 min in all; it prints its figures). Its own PostgreSQL database: test_chaos.
 test-chaos: $(STAMP)
 	KURA_REQUIRE_SERVICES=1 $(BIN)/python -m pytest -q -s -m chaos tests/chaos
 
