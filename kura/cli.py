@@ -20,21 +20,6 @@ console = Console()
 err = Console(stderr=True)
 
 
-@app.callback()
-def _settings() -> None:
-    # A wrong KURA_* setting stops every command at once, with what to fix rather than a traceback.
-    from pydantic import ValidationError
-
-    try:
-        get_settings()
-    except ValidationError as exc:
-        for problem in exc.errors():
-            name = "KURA_" + "_".join(str(part) for part in problem["loc"]).upper()
-            message = problem["msg"].removeprefix("Value error, ")
-            err.print(f"[red]error:[/red] {message if name in message else f'{name}: {message}'}", soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
 def database() -> Database:
     return Database(get_settings().database_url)
 
@@ -214,5 +199,22 @@ def _register_area_commands() -> None:
 
 _register_area_commands()
 
+def main() -> None:
+    """The `kura` command. A wrong KURA_* setting ends the command that reads it with what to fix (exit 2),
+    not a traceback; commands that read no setting (--help, `kura sandbox`) are not stopped by it."""
+    from pydantic import ValidationError
+    from rich.markup import escape
+
+    try:
+        app()
+    except ValidationError as exc:
+        for problem in exc.errors():
+            name = "KURA_" + "_".join(str(part) for part in problem["loc"]).upper()
+            message = problem["msg"].removeprefix("Value error, ")
+            text = message if name in message else f"{name}: {message}"
+            err.print(f"[red]error:[/red] {escape(text)}", soft_wrap=True)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app()
+    main()

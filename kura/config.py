@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     queue_url: str = ""
     rate_limit_url: str = "memory://"
     rms_rates: str = Field(default="", description="RMS rates per function replacing Kura's defaults: "
-                           "'items.search=5/second, inventories.bulk.upsert=1/second' (default= for the rest).")
+                           "'items.search=5/second, inventories.bulk.upsert=1/second' (default= for functions "
+                           "Kura has no figure for).")
     secret_key: str = ""
     host: str = "127.0.0.1"
     port: int = 8000

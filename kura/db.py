@@ -190,7 +190,9 @@ STATS_CHECK_S = 2.0
 _STALE_TABLES = text(
     "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
     "WHERE s.schemaname = current_schema() AND s.relname IN :names "
-    "AND s.n_mod_since_analyze > :least + :growth * greatest(c.reltuples, 0) ORDER BY s.relname"
+    "AND s.n_mod_since_analyze > :least + :growth * greatest(c.reltuples, 0) "
+    "AND (pg_has_role(c.relowner, 'USAGE') OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)) "
+    "ORDER BY s.relname"
 ).bindparams(bindparam("names", expanding=True))
 
 
@@ -240,8 +242,8 @@ class Database:
         each page's lookups grew with the table, from 1 ms to 20 ms and more within 40 s. Statistics taken once
         the table has real rows stay good as it grows (the planner scales them by the table's current size), so
         doubling is the threshold. SKIP_LOCKED: if another process is analysing a table, this one does not
-        wait. Where Kura's role may not analyse a table, PostgreSQL only warns. SQLite: nothing (its planner
-        prefers an index without statistics)."""
+        wait (and the table is named here all the same). Tables Kura's role does not own (nor is it a
+        superuser) are left to autovacuum. SQLite: nothing (its planner prefers an index without statistics)."""
         if self.is_sqlite:
             return []
         with self._stats_lock:

@@ -41,9 +41,10 @@ over a rolling window, showed exactly that with a 2 ms margin."""
 
 def parse_rates(text: str) -> dict[str, str]:
     """KURA_RMS_RATES: per-function rates that replace the defaults above, `function=rate` entries separated
-    by commas or semicolons ("items.search=5/second, inventories.bulk.upsert=1/second"); `default=` sets the
-    rate of every function without an entry. Rakuten's figures are unconfirmed [T]: a shop that finds other
-    limits sets them here without a release. Raises ValueError naming the entry to fix."""
+    by commas or semicolons ("items.search=5/second, inventories.bulk.upsert=1/second"); `default=` replaces
+    DEFAULT_RATE, the rate of the functions without an entry in DEFAULT_RATES. Rakuten's figures are
+    unconfirmed [T]: a shop that finds other limits sets them here without a release. Raises ValueError naming
+    the entry to fix."""
     rates: dict[str, str] = {}
     for entry in re.split(r"[,;]", text):
         entry = entry.strip()
