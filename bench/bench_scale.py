@@ -40,7 +40,7 @@ scale where CPU is not what bounds them. It is not the issue's measurement (whic
 What it showed on the 2-core machine (issue 8; bench results in docs/operations.md "Sizing"):
 - 2026-11-30 (a later session, a slower machine of the kind than the runs below: 0.68-0.70 core-s per 1,000 SKUs),
   with the importer refreshing its tables' planner statistics, one run: import 1,316 / 2,563 / 2,894 SKUs/s at
-  1 / 2 / 4 workers, 1.95× and 2.20× (CPU 47 / 88 / 99 %: 3.4× needs ~3.1 cores at that cost); pushes 425 /
+  1 / 2 / 4 workers, 1.95× and 2.20× (CPU 47 / 88 / 99 %: 3.4× needs ~3.0 cores at that cost); pushes 425 /
   822 / 1,660 (1.93×, 3.90×). `--rms-rate 2` (one import job at ~460 SKUs/s): 462 / 925 / 1,820 SKUs/s, 2.00×
   and 3.93× (CPU 19 / 38 / 70 %), 0.76-0.79 core-s per 1,000 SKUs, no 429.
 - Later on 2026-11-30, this code, one run: one import job runs at ~1,450-1,530 SKUs/s (about its store's
