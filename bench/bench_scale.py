@@ -38,13 +38,13 @@ Kura's limiter (KURA_RMS_RATES): each job then needs less CPU per second, so the
 scale where CPU is not what bounds them. It is not the issue's measurement (which keeps the default limits).
 
 What it showed on the 2-core machine (issue 8; bench results in docs/operations.md "Sizing"):
-- 2026-11-30 (a later session, a slower machine of the kind than the runs below: 0.68-0.70 core-s per 1,000 SKUs),
-  with the importer refreshing its tables' planner statistics, one run: import 1,316 / 2,563 / 2,894 SKUs/s at
-  1 / 2 / 4 workers, 1.95× and 2.20× (CPU 47 / 88 / 99 %: 3.4× needs ~3.0 cores at that cost); pushes 425 /
-  822 / 1,660 (1.93×, 3.90×). Two hours later, same machine, the final code of that session: 1,482 / 2,760 /
-  3,838 (1.86×, 2.59×; CPU 32 / 69 / 100 %; 0.42 / 0.50 / 0.51 core-s per 1,000 SKUs: 3.4× needs ~2.6 cores),
-  pushes 439 / 850 / 1,701 (1.94×, 3.88×). `--rms-rate 2` (one import job at ~460 SKUs/s): 462 / 925 / 1,820
-  SKUs/s, 2.00× and 3.93× (CPU 19 / 38 / 70 %), 0.76-0.79 core-s per 1,000 SKUs, no 429.
+- 2026-11-30, a later session, one machine at two speeds (its neighbours' load: 0.68-0.70 core-s per 1,000 SKUs, then
+  0.42-0.51). With the importer refreshing its tables' planner statistics, one run: import 1,316 / 2,563 / 2,894
+  SKUs/s at 1 / 2 / 4 workers, 1.95× and 2.20× (CPU 47 / 88 / 99 %: 3.4× needs ~3.0 cores at that cost); pushes 425 /
+  822 / 1,660 (1.93×, 3.90×). Two hours later, same machine, the final code of that session: 1,482 / 2,760 / 3,838
+  (1.86×, 2.59×; CPU 32 / 69 / 100 %; 0.42 / 0.50 / 0.51 core-s per 1,000 SKUs: 3.4× needs ~2.6 cores), pushes 439 /
+  850 / 1,701 (1.94×, 3.88×). `--rms-rate 2` (one import job at ~460 SKUs/s): 462 / 925 / 1,820 SKUs/s, 2.00× and
+  3.93× (CPU 19 / 38 / 70 %), 0.76-0.79 core-s per 1,000 SKUs, no 429.
 - Later on 2026-11-30, this code, one run: one import job runs at ~1,450-1,530 SKUs/s (about its store's
   items.search limit of 5 pages/s) for 0.40-0.49 core-s per 1,000 SKUs, everything counted (Kura's worker ~0.2,
   PostgreSQL ~0.22, the sandbox ~0.05): 1,446 / 2,871 / 4,304 SKUs/s at 1 / 2 / 4 workers, 1.99× and 2.98×
