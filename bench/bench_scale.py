@@ -45,7 +45,7 @@ What it showed on the 2-core machine (issue 8; bench results in docs/operations.
   (1.86×, 2.59×; CPU 32 / 69 / 100 %; 0.42 / 0.50 / 0.51 core-s per 1,000 SKUs: 3.4× needs ~2.6 cores), pushes 439 /
   850 / 1,701 (1.94×, 3.88×). `--rms-rate 2` (one import job at ~460 SKUs/s): 462 / 925 / 1,820 SKUs/s, 2.00× and
   3.93× (CPU 19 / 38 / 70 %), 0.76-0.79 core-s per 1,000 SKUs, no 429.
-- Later on 2026-11-30, this code, one run: one import job runs at ~1,450-1,530 SKUs/s (about its store's
+- Earlier on 2026-11-30 (the session before), one run: one import job ran at ~1,450-1,530 SKUs/s (about its store's
   items.search limit of 5 pages/s) for 0.40-0.49 core-s per 1,000 SKUs, everything counted (Kura's worker ~0.2,
   PostgreSQL ~0.22, the sandbox ~0.05): 1,446 / 2,871 / 4,304 SKUs/s at 1 / 2 / 4 workers, 1.99× and 2.98×
   (CPU 36 / 70 / 100 %; 3.4× needs ~2.4 cores at that cost), no lock waits, no 429. Pushes: 439 / 877 / 1,715
