@@ -66,14 +66,13 @@ def _pg_type(col: Any) -> Any:
 
 @dataclass(frozen=True)
 class _Reader:
-    """How a table's rows with these columns travel: the SELECT that reads them back from the JSON document
-    (its parameter `_DOCUMENT`), and what must be converted before the document is written. Made once per
-    table and set of columns (`_reader`): the statement's cache key is then computed once, and SQLAlchemy
-    compiles it once."""
+    """How a table's rows with these columns travel: the columns read back from the JSON document (its
+    parameter `_DOCUMENT`), the INSERT … SELECT of the whole document, and what must be converted before the
+    document is written. Made once per table and set of columns (`_reader`): the INSERT's cache key is then
+    computed once, and SQLAlchemy compiles it once."""
 
-    columns: dict[str, Any]  # each column as the statement reads it
-    select: Any
-    insert: Any  # INSERT … SELECT of the whole document (its cache key, once computed, is kept with it)
+    columns: dict[str, Any]  # each column as the statements read it (update_rows builds its UPDATE from them)
+    insert: Any
     by_name: dict[str, dict[Any, str]]  # Enum columns sent by member name
     times: tuple[str, ...]  # datetime columns, sent in ISO 8601
 
@@ -118,9 +117,8 @@ def _reader(table: Table, names: tuple[str, ...]) -> _Reader:
             read[name] = func.coalesce(cast(derived.c[name], kind), cast(literal_column("'null'"), kind))
         else:
             read[name] = derived.c[name]
-    reading = select(*[read[name] for name in names])
-    inserting = postgresql.insert(table).from_select(list(names), reading)
-    return _Reader(read, reading, inserting, by_name, tuple(times))
+    inserting = postgresql.insert(table).from_select(list(names), select(*[read[name] for name in names]))
+    return _Reader(read, inserting, by_name, tuple(times))
 
 
 def _document(reader: _Reader, rows: Rows) -> str:

@@ -92,6 +92,8 @@ MAX_PAGES = 3  # pages in memory at once: fetched ahead, waiting for stock, bein
 CHUNK = 500  # bound parameters per IN (…), well under SQLite's limit
 PAGE_ATTEMPTS = 5  # tries of a page that another import overtook or that the database aborted
 RETRY_PAUSE_S = 0.05  # before the second try; doubled before each further one, ±50 % at random
+# What a page writes grows: their planner statistics are kept in step (`Database.refresh_statistics`).
+GROWN_TABLES = tuple(str(t.__tablename__) for t in (Product, Sku, Binding, StockLevel, StockMovement, OutboxRow))
 CODES_LOCK = 0x4B5552_4F4D53  # PostgreSQL advisory lock key of the pages that create product and SKU codes
 DUPLICATE_HINT = (
     "Kura keeps one product per SKU and imported the first item. Give the SKU a unique "
@@ -394,7 +396,7 @@ def _import_all(
                                                                      "total": total, "request": asdict(request)})
             counts.add(page_counts)
             done += len(fetched.items)
-            db.refresh_statistics(_GROWN_TABLES)
+            db.refresh_statistics(GROWN_TABLES)
             del fetched  # written: the prefetcher may fetch another page in its place
             progress(done, max(total, done))
             if on_page is not None:
@@ -403,10 +405,6 @@ def _import_all(
         pages.stop()
     progress(max(done, total), max(total, done))
     return counts, resumed
-
-
-# What a page writes grows: their planner statistics are kept in step (`Database.refresh_statistics`).
-_GROWN_TABLES = tuple(str(t.__tablename__) for t in (Product, Sku, Binding, StockLevel, StockMovement, OutboxRow))
 
 
 def _load_job_modules() -> None:
